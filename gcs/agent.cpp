@@ -1,0 +1,309 @@
+#include "agent.hpp"
+
+#include <signal.h>
+#include <sys/reboot.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <filesystem>
+#include <fstream>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "hcs/bridge/messages.hpp"
+#include "hcs/core/log.hpp"
+#include "log_port.hpp"
+
+namespace gcs {
+
+namespace asio = boost::asio;
+namespace schema = hcs::schema;
+namespace msg = hcs::bridge::msg;
+using hcs::Error;
+using hcs::Json;
+using hcs::bridge::Call;
+using hcs::bridge::Reply;
+namespace hr = hcs::hr;
+
+schema::GcsCapabilities capabilities() {
+  schema::GcsCapabilities c;
+  c.supported_schema_versions.push_back(schema::Version{2, 1, {}});
+  c.runtime_os_type = "Linux";
+  c.guest_defined_capabilities = Json{{"NamespaceAddRequestSupported", true},
+                                      {"SignalProcessSupported", true},
+                                      {"DumpStacksSupported", true},
+                                      {"DeleteContainerStateSupported", true}};
+  return c;
+}
+
+Agent::Agent(asio::io_context& io, AgentOptions options)
+    : io_(io), options_(std::move(options)), reaper_(io.get_executor()), redial_(io) {}
+
+Agent::~Agent() = default;
+
+void Agent::start() { connect(); }
+
+void Agent::stop() {
+  stopping_ = true;
+  redial_.cancel();
+  for (auto& [pid, p] : processes_) {
+    p->signal(SIGKILL);
+    p->close_stdio();
+  }
+  if (server_) server_->close();
+  if (conn_) conn_->close();
+  io_.stop();
+}
+
+void Agent::connect() {
+  if (stopping_) return;
+  hcs::transport::async_connect(io_.get_executor(), options_.address, [this](hcs::Result<hcs::transport::Connection> r) {
+    if (stopping_) {
+      if (r.ok()) r.value().close();
+      return;
+    }
+    if (!r.ok()) {
+      // Quiet while the host is simply not there yet.
+      if (connections_ == 0) spdlog::debug("{}; retrying", r.error().text());
+      redial_.expires_after(options_.redial_interval);
+      redial_.async_wait([this](const hcs::transport::error_code& ec) {
+        if (!ec) connect();
+      });
+      return;
+    }
+    on_connected(std::move(r).value());
+  });
+}
+
+void Agent::on_connected(hcs::transport::Connection conn) {
+  ++connections_;
+  conn_ = std::move(conn);
+  spdlog::info("connected to the host on {} (connection {})", options_.address.str(), connections_);
+  hcs::bridge::BridgeServer::Options opts;
+  opts.capabilities = capabilities();
+  opts.on_close = [this](const hcs::transport::error_code& ec) { on_disconnected(ec); };
+  opts.on_negotiated = [this](uint32_t) { open_log_port(); };
+  server_ = hcs::bridge::BridgeServer::create(conn_->bridge, std::move(opts));
+  register_handlers(*server_);
+  server_->start();
+}
+
+void Agent::on_disconnected(const hcs::transport::error_code& ec) {
+  // Logs go back to stderr before anything else is said.
+  auto logger = spdlog::default_logger();
+  logger->sinks().clear();
+  auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  err->set_formatter(hcs::log::json_formatter());
+  logger->sinks().push_back(err);
+  spdlog::info("disconnected from the host: {}", ec.message());
+  auto server = std::move(server_);
+  if (conn_) conn_->close();
+  conn_.reset();
+  if (stopping_) return;
+  // The server may still be on the call stack: re-dial from a fresh one.
+  redial_.expires_after(options_.redial_interval);
+  redial_.async_wait([this](const hcs::transport::error_code& e) {
+    if (!e) connect();
+  });
+  asio::post(io_, [server] {});  // release the old server once its handlers have unwound
+}
+
+void Agent::open_log_port() {
+  if (!conn_) return;
+  auto transport = conn_->transport;
+  transport->async_dial(hcs::transport::kLogPort, [this, transport](const hcs::transport::error_code& ec,
+                                                                    hcs::transport::StreamPtr s) {
+    if (ec) {
+      spdlog::debug("log port {} not open on the host ({}); logging to stderr", hcs::transport::kLogPort, ec.message());
+      return;
+    }
+    if (!conn_ || conn_->transport != transport) return s->close();  // a stale dial
+    auto sink = std::make_shared<LogPortSink>(s);
+    sink->set_formatter(hcs::log::json_formatter());
+    auto logger = spdlog::default_logger();
+    logger->sinks().clear();
+    logger->sinks().push_back(sink);
+    spdlog::info("logging to the host's port {}", hcs::transport::kLogPort);
+  });
+}
+
+void Agent::register_handlers(hcs::bridge::BridgeServer& s) {
+  s.on(msg::ExecuteProcess, [this](const Call& c, Reply r) { execute_process(c, std::move(r)); });
+  s.on(msg::WaitForProcess, [this](const Call& c, Reply r) { wait_for_process(c, std::move(r)); });
+  s.on(msg::SignalProcess, [this](const Call& c, Reply r) { signal_process(c, std::move(r)); });
+  s.on(msg::ResizeConsole, [this](const Call& c, Reply r) { resize_console(c, std::move(r)); });
+  s.on(msg::ShutdownGraceful, [this](const Call& c, Reply r) { shutdown(c, std::move(r), false); });
+  s.on(msg::ShutdownForced, [this](const Call& c, Reply r) { shutdown(c, std::move(r), true); });
+  s.on(msg::GetProperties, [this](const Call& c, Reply r) { get_properties(c, std::move(r)); });
+  s.on(msg::DumpStacks, [this](const Call& c, Reply r) { dump_stacks(c, std::move(r)); });
+  s.on(msg::Start, [](const Call&, Reply r) { r(Json::object()); });
+}
+
+static bool is_uvm(const Call& call) { return call.base.container_id == hcs::kNullContainerId; }
+
+static Error container_not_found(const std::string& id) {
+  return Error(hr::VmcomputeSystemNotFound, "container " + id + " not found");
+}
+
+std::shared_ptr<GuestProcess> Agent::find_process(uint32_t pid) {
+  auto it = processes_.find(pid);
+  if (it == processes_.end()) throw Error(hr::ErrNotFound, "process " + std::to_string(pid) + " not found");
+  return it->second;
+}
+
+void Agent::execute_process(const Call& call, Reply reply) {
+  auto req = schema::decode<schema::ExecuteProcessRequest>(call.body);
+  const auto& params = req.settings.process_parameters.value;
+  if (!is_uvm(call) && !params.create_in_utility_vm) throw container_not_found(call.base.container_id);
+
+  // The guest dials each stdio port before the process starts, so no output is lost.
+  const auto& relay = req.settings.vsock_stdio_relay_settings;
+  struct Dialing {
+    StdioStreams streams;
+    int left = 0;
+    std::optional<Error> error;
+  };
+  auto dialing = std::make_shared<Dialing>();
+  auto transport = conn_->transport;
+  auto finish = [this, dialing, params, reply]() {
+    if (dialing->error) {
+      for (auto* s : {&dialing->streams.in, &dialing->streams.out, &dialing->streams.err})
+        if (*s) (*s)->close();
+      return reply(*dialing->error);
+    }
+    try {
+      auto proc = GuestProcess::start(io_.get_executor(), reaper_, params, dialing->streams);
+      processes_[proc->pid()] = proc;
+      spdlog::debug("started process {}: {}", proc->pid(), fmt::join(params.command_args, " "));
+      schema::ExecuteProcessResponse resp;
+      resp.process_id = proc->pid();
+      reply(schema::encode(resp));
+    } catch (const Error& e) {
+      reply(e);
+    }
+  };
+  std::vector<std::pair<uint32_t, StreamPtr*>> ports;
+  if (relay.std_in) ports.emplace_back(relay.std_in, &dialing->streams.in);
+  if (relay.std_out) ports.emplace_back(relay.std_out, &dialing->streams.out);
+  if (relay.std_err && !params.emulate_console) ports.emplace_back(relay.std_err, &dialing->streams.err);
+  if (ports.empty()) return finish();
+  dialing->left = static_cast<int>(ports.size());
+  for (auto [port, slot] : ports) {
+    transport->async_dial(port, [dialing, port, slot, finish](const hcs::transport::error_code& ec,
+                                                             StreamPtr s) {
+      if (ec && !dialing->error)
+        dialing->error = Error(hr::Fail, "dial stdio port " + std::to_string(port) + ": " + ec.message());
+      *slot = std::move(s);
+      if (--dialing->left == 0) finish();
+    });
+  }
+}
+
+void Agent::wait_for_process(const Call& call, Reply reply) {
+  auto req = schema::decode<schema::WaitForProcessRequest>(call.body);
+  auto proc = find_process(req.process_id);
+  auto answered = std::make_shared<bool>(false);
+  std::shared_ptr<asio::steady_timer> timer;
+  if (req.timeout_in_ms != schema::kInfiniteTimeout) {
+    timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(req.timeout_in_ms));
+    timer->async_wait([answered, reply, pid = req.process_id, ms = req.timeout_in_ms](const hcs::transport::error_code& ec) {
+      if (ec || *answered) return;
+      *answered = true;
+      reply(Error(hr::VmcomputeTimeout,
+                  "timed out after " + std::to_string(ms) + " ms waiting for process " + std::to_string(pid)));
+    });
+  }
+  proc->on_finished([this, answered, timer, reply, pid = req.process_id](int code) {
+    if (timer) timer->cancel();
+    if (*answered) return;
+    *answered = true;
+    processes_.erase(pid);  // the host has its exit code: nothing more to keep
+    schema::WaitForProcessResponse resp;
+    resp.exit_code = static_cast<uint32_t>(code);
+    reply(schema::encode(resp));
+  });
+}
+
+static int signal_from_options(const Json& options) {
+  if (options.is_null()) return SIGKILL;
+  if (!options.is_object()) throw Error(hr::ErrInvalidArg, "SignalProcess Options must be an object");
+  auto it = options.find("Signal");
+  if (it == options.end() || it->is_null()) return SIGKILL;
+  if (it->is_string()) {
+    // Windows console control events, for hosts that send them.
+    const auto& name = it->get_ref<const std::string&>();
+    if (name == "CtrlC") return SIGINT;
+    if (name == "CtrlBreak") return SIGQUIT;
+    if (name == "CtrlClose" || name == "CtrlLogOff" || name == "CtrlShutdown") return SIGTERM;
+    throw Error(hr::ErrInvalidArg, "unknown signal '" + name + "'");
+  }
+  if (!it->is_number_integer()) throw Error(hr::ErrInvalidArg, "Signal must be a number");
+  auto sig = it->get<int64_t>();
+  if (sig == 0) return SIGKILL;
+  if (sig < 1 || sig > SIGRTMAX) throw Error(hr::ErrInvalidArg, "invalid signal " + std::to_string(sig));
+  return static_cast<int>(sig);
+}
+
+void Agent::signal_process(const Call& call, Reply reply) {
+  auto req = schema::decode<schema::SignalProcessRequest>(call.body);
+  int sig = signal_from_options(req.options);
+  auto proc = find_process(req.process_id);
+  if (!proc->signal(sig))
+    throw Error(hr::ErrNotFound, "process " + std::to_string(req.process_id) + " has already exited");
+  reply(Json::object());
+}
+
+void Agent::resize_console(const Call& call, Reply reply) {
+  auto req = schema::decode<schema::ResizeConsoleRequest>(call.body);
+  find_process(req.process_id)->resize(req.height, req.width);
+  reply(Json::object());
+}
+
+void Agent::shutdown(const Call& call, Reply reply, bool forced) {
+  schema::decode<schema::Request>(call.body);
+  if (!is_uvm(call)) throw container_not_found(call.base.container_id);
+  spdlog::info("{} shutdown of the utility VM requested", forced ? "forced" : "graceful");
+  for (auto& [pid, p] : processes_) p->signal(forced ? SIGKILL : SIGTERM);
+  if (options_.poweroff) {
+    // The VM goes away; like hcsshim's guest, no response is sent.
+    ::sync();
+    ::reboot(RB_POWER_OFF);
+    hcs::throw_errno("power off");
+  }
+  reply(Json::object());
+  server_->flush([this] { stop(); });
+}
+
+void Agent::get_properties(const Call& call, Reply reply) {
+  schema::decode<schema::GetPropertiesRequest>(call.body);
+  if (is_uvm(call)) throw Error(hr::Fail, "getPropertiesV2 is not supported against the UVM");
+  throw container_not_found(call.base.container_id);
+  (void)reply;
+}
+
+void Agent::dump_stacks(const Call& call, Reply reply) {
+  schema::decode<schema::Request>(call.body);
+  namespace fs = std::filesystem;
+  std::string out = "gcs pid " + std::to_string(::getpid()) + ", connection " + std::to_string(connections_) + ", " +
+                    std::to_string(processes_.size()) + " process(es)\n";
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/self/task", ec)) {
+    auto read = [&](const char* f) {
+      std::ifstream in(task.path() / f);
+      std::string s;
+      std::getline(in, s);
+      return s;
+    };
+    out += "\nthread " + task.path().filename().string() + " [" + read("comm") + "] wchan=" + read("wchan") + "\n";
+    std::ifstream stack(task.path() / "stack");
+    for (std::string line; std::getline(stack, line);) out += "  " + line + "\n";
+  }
+  out += "\nprocesses:\n";
+  for (const auto& [pid, p] : processes_)
+    out += "  " + std::to_string(pid) + (p->exited() ? " exited" : " running") + (p->has_console() ? " tty" : "") + "\n";
+  schema::DumpStacksResponse resp;
+  resp.guest_stacks = std::move(out);
+  reply(schema::encode(resp));
+}
+
+}  // namespace gcs

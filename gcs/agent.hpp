@@ -1,0 +1,63 @@
+// The guest agent: keeps a connection to the host (re-dialling every 100 ms after a
+// loss), serves the bridge on it, and runs processes in the utility VM.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+
+#include "hcs/bridge/server.hpp"
+#include "hcs/core/process.hpp"
+#include "hcs/transport/address.hpp"
+#include "process.hpp"
+
+namespace gcs {
+
+struct AgentOptions {
+  hcs::transport::Address address;
+  bool poweroff = true;  // a null-container shutdown powers the VM off; false: the gcs exits
+  std::chrono::milliseconds redial_interval{100};
+};
+
+class Agent {
+ public:
+  Agent(boost::asio::io_context& io, AgentOptions options);
+  ~Agent();
+  void start();
+  // Kills every process and stops the event loop.
+  void stop();
+  std::size_t process_count() const noexcept { return processes_.size(); }
+
+ private:
+  void connect();
+  void on_connected(hcs::transport::Connection conn);
+  void on_disconnected(const hcs::transport::error_code& ec);
+  void register_handlers(hcs::bridge::BridgeServer& server);
+  void open_log_port();
+
+  void execute_process(const hcs::bridge::Call& call, hcs::bridge::Reply reply);
+  void wait_for_process(const hcs::bridge::Call& call, hcs::bridge::Reply reply);
+  void signal_process(const hcs::bridge::Call& call, hcs::bridge::Reply reply);
+  void resize_console(const hcs::bridge::Call& call, hcs::bridge::Reply reply);
+  void shutdown(const hcs::bridge::Call& call, hcs::bridge::Reply reply, bool forced);
+  void get_properties(const hcs::bridge::Call& call, hcs::bridge::Reply reply);
+  void dump_stacks(const hcs::bridge::Call& call, hcs::bridge::Reply reply);
+  std::shared_ptr<GuestProcess> find_process(uint32_t pid);
+
+  boost::asio::io_context& io_;
+  AgentOptions options_;
+  hcs::Reaper reaper_;
+  boost::asio::steady_timer redial_;
+  std::shared_ptr<hcs::bridge::BridgeServer> server_;
+  std::optional<hcs::transport::Connection> conn_;
+  std::map<uint32_t, std::shared_ptr<GuestProcess>> processes_;
+  uint64_t connections_ = 0;
+  bool stopping_ = false;
+};
+
+// GcsCapabilities of this guest.
+hcs::schema::GcsCapabilities capabilities();
+
+}  // namespace gcs

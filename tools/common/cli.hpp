@@ -1,0 +1,17 @@
+// What every hcskit tool shares at its edge: exit codes and how failures are printed.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace hcs::cli {
+
+// The tool itself failed (bad flags, no connection, ...), as `docker run` uses 125:
+// any other exit code is the exit code of the process the tool ran.
+inline constexpr int kExitToolFailure = 125;
+
+// Runs `body`; an hcs::Error or other exception is printed as "tool: message" (or a
+// JSON object {"error": ..., "code": ...} when `json` is set) and gives kExitToolFailure.
+int guard(const std::string& tool, bool json, const std::function<int()>& body);
+
+}  // namespace hcs::cli

@@ -1,0 +1,23 @@
+// uvmctl: utility VMs and their guest agents, from the shell.
+#include <signal.h>
+
+#include "hcs/core/log.hpp"
+#include "verbs.hpp"
+
+int main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);
+  uvmctl::Globals globals;
+  int exit_code = 0;
+  CLI::App app{"uvmctl: utility VMs and their guest agents", "uvmctl"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "uvmctl " HCSKIT_VERSION);
+  app.add_option("--log-level", globals.log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--log-format", globals.log_format, "text or json")->capture_default_str();
+
+  auto* gcs = app.add_subcommand("gcs", "talk to a gcs directly (the guest agent dials in)");
+  gcs->require_subcommand(1);
+  uvmctl::add_gcs_exec(*gcs, globals, exit_code);
+
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
+}

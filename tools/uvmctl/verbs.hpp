@@ -1,0 +1,16 @@
+// uvmctl's verbs: each file adds its subcommand to the CLI and runs it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace uvmctl {
+
+struct Globals {
+  std::string log_level = "warn";
+  std::string log_format = "text";
+};
+
+// `uvmctl gcs exec`: run a command through a gcs that dials in.
+void add_gcs_exec(CLI::App& gcs, Globals& globals, int& exit_code);
+
+}  // namespace uvmctl
