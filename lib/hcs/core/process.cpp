@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cerrno>
@@ -124,6 +125,9 @@ Child spawn(const SpawnOptions& opts) {
     }
     for (int i = 0; i < 3; ++i)
       if (::dup2(moved[i], i) < 0) fail(errno);
+    // Nothing of ours beyond stdio reaches the program (Asio's sockets are not
+    // close-on-exec); marking rather than closing keeps the error pipe until exec.
+    if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) fail(errno);
     if (opts.controlling_tty && ::ioctl(0, TIOCSCTTY, 0) < 0) fail(errno);
     if (!opts.cwd.empty() && ::chdir(opts.cwd.c_str()) != 0) fail(errno);
     ::execve(exe.c_str(), argv.data(), envp.data());
