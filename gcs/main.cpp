@@ -23,7 +23,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--no-poweroff", no_poweroff, "on a utility VM shutdown request, exit instead of powering off");
   app.set_version_flag("--version", "gcs " HCSKIT_VERSION);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   try {
     hcs::log::setup_stderr(hcs::log::parse_format(log_format), hcs::log::parse_level(log_level));

@@ -28,4 +28,14 @@ int guard(const std::string& tool, bool json, const std::function<int()>& body) 
   }
 }
 
+std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+    return std::nullopt;
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitToolFailure;
+  }
+}
+
 }  // namespace hcs::cli

@@ -1,7 +1,9 @@
 // What every hcskit tool shares at its edge: exit codes and how failures are printed.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace hcs::cli {
@@ -13,5 +15,9 @@ inline constexpr int kExitToolFailure = 125;
 // Runs `body`; an hcs::Error or other exception is printed as "tool: message" (or a
 // JSON object {"error": ..., "code": ...} when `json` is set) and gives kExitToolFailure.
 int guard(const std::string& tool, bool json, const std::function<int()>& body);
+
+// Parses argv; a usage error is printed by CLI11 and gives kExitToolFailure (--help
+// and --version give 0). Returns nullopt when the program should go on.
+std::optional<int> parse(CLI::App& app, int argc, char** argv);
 
 }  // namespace hcs::cli

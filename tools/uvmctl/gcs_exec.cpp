@@ -20,7 +20,9 @@ void add_gcs_exec(CLI::App& gcs, Globals& globals, int& exit_code) {
   cmd->add_flag("-i,--interactive", flags->interactive, "relay this command's stdin to the process");
   cmd->add_flag("-t,--tty", flags->tty, "give the process a terminal");
   cmd->add_option("-w,--cwd", flags->cwd, "working directory in the guest")->capture_default_str();
-  cmd->add_option("-e,--env", flags->env, "KEY=VALUE for the process's environment (repeatable)");
+  cmd->add_option("-e,--env", flags->env, "KEY=VALUE for the process's environment (repeatable)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--timeout", flags->timeout_s, "seconds to wait for the gcs to connect")->capture_default_str();
   cmd->add_flag("--guest-log", flags->guest_log, "copy the gcs's log (its port 109) to stderr");
   cmd->add_option("command", flags->command, "the command and its arguments")->required();

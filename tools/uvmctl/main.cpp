@@ -1,6 +1,7 @@
 // uvmctl: utility VMs and their guest agents, from the shell.
 #include <signal.h>
 
+#include "cli.hpp"
 #include "hcs/core/log.hpp"
 #include "verbs.hpp"
 
@@ -18,6 +19,6 @@ int main(int argc, char** argv) {
   gcs->require_subcommand(1);
   uvmctl::add_gcs_exec(*gcs, globals, exit_code);
 
-  CLI11_PARSE(app, argc, argv);
+  if (auto rc = hcs::cli::parse(app, argc, argv)) return *rc;
   return exit_code;
 }

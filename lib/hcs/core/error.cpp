@@ -26,15 +26,15 @@ std::string_view hr::name(uint32_t code) {
   }
 }
 
-Error::Error(uint32_t code, std::string message, std::source_location where)
+Error::Error(uint32_t code, std::string message, SourceWhere where)
     : std::runtime_error(message), code_(code), message_(std::move(message)) {
   site_.file = std::filesystem::path(where.file_name()).filename().string();
-  site_.line = where.line();
+  site_.line = where.line;
   site_.function = where.function_name();
   refresh();
 }
 
-Error Error::from_errno(int err, std::string what, std::source_location where) {
+Error Error::from_errno(int err, std::string what, SourceWhere where) {
   return Error(hr::Fail, what + ": " + std::strerror(err), where);
 }
 
@@ -53,7 +53,7 @@ void Error::refresh() {
   static_cast<std::runtime_error&>(*this) = std::runtime_error(text_);
 }
 
-void throw_errno(std::string what, std::source_location where) {
+void throw_errno(std::string what, SourceWhere where) {
   throw Error::from_errno(errno, std::move(what), where);
 }
 

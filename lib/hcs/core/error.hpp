@@ -3,7 +3,7 @@
 #pragma once
 
 #include <cstdint>
-#include <source_location>
+
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -35,6 +35,20 @@ inline constexpr uint32_t BridgeClosed = 0x800704CD;  // HRESULT_FROM_WIN32(ERRO
 std::string_view name(uint32_t code);
 }  // namespace hr
 
+// The call site of a function taking it as a defaulted argument. (std::source_location
+// would do, but clang 14, which builds the fuzzers, cannot compile it with libstdc++ 12.)
+struct SourceWhere {
+  const char* file = "";
+  uint32_t line = 0;
+  const char* function = "";
+  static constexpr SourceWhere current(const char* file = __builtin_FILE(), uint32_t line = __builtin_LINE(),
+                                       const char* function = __builtin_FUNCTION()) {
+    return SourceWhere{file, line, function};
+  }
+  const char* file_name() const { return file; }
+  const char* function_name() const { return function; }
+};
+
 // Where an error was raised: becomes an ErrorRecord on the wire.
 struct ErrorSite {
   std::string file;
@@ -45,11 +59,11 @@ struct ErrorSite {
 class Error : public std::runtime_error {
  public:
   explicit Error(uint32_t code, std::string message,
-                 std::source_location where = std::source_location::current());
+                 SourceWhere where = SourceWhere::current());
   // An errno failure: HRESULT_FROM_WIN32-style code 0x8007xxxx is not meaningful for
   // Linux errnos, so these carry HrFail and keep the errno text.
   static Error from_errno(int err, std::string what,
-                          std::source_location where = std::source_location::current());
+                          SourceWhere where = SourceWhere::current());
 
   uint32_t code() const noexcept { return code_; }
   const std::string& message() const noexcept { return message_; }
@@ -73,7 +87,7 @@ class Error : public std::runtime_error {
 };
 
 // Throws an Error built from errno when `ok` is false.
-[[noreturn]] void throw_errno(std::string what, std::source_location where = std::source_location::current());
+[[noreturn]] void throw_errno(std::string what, SourceWhere where = SourceWhere::current());
 
 // A value or an Error: the result of an asynchronous operation delivered to a callback.
 template <class T>

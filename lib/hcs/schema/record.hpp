@@ -19,6 +19,7 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "hcs/core/error.hpp"
@@ -134,6 +135,25 @@ void write_fields(Json& j, const T& rec) {
   });
 }
 
+// Like Go's decoder, an integer field takes only an integer that fits it.
+template <class M>
+M read_value(const Json& j) {
+  if constexpr (std::is_integral_v<M> && !std::is_same_v<M, bool>) {
+    if (j.is_number_unsigned()) {
+      auto v = j.get<uint64_t>();
+      if (std::in_range<M>(v)) return static_cast<M>(v);
+    } else if (j.is_number_integer()) {
+      auto v = j.get<int64_t>();
+      if (std::in_range<M>(v)) return static_cast<M>(v);
+    } else {
+      throw Error(hr::VmcomputeInvalidJSON, std::string("expected an integer, got ") + j.type_name());
+    }
+    throw Error(hr::VmcomputeInvalidJSON, "number " + j.dump() + " out of range");
+  } else {
+    return j.template get<M>();
+  }
+}
+
 template <class T>
 void read_fields(const Json& j, T& rec) {
   for_each_field<T>([&](auto f) {
@@ -143,9 +163,9 @@ void read_fields(const Json& j, T& rec) {
       auto& v = rec.*(f.member);
       try {
         if constexpr (requires { v.has_value(); v.emplace(); }) {
-          v = it->template get<typename std::remove_reference_t<decltype(v)>::value_type>();
+          v = read_value<typename std::remove_reference_t<decltype(v)>::value_type>(*it);
         } else {
-          v = it->template get<std::remove_reference_t<decltype(v)>>();
+          v = read_value<std::remove_reference_t<decltype(v)>>(*it);
         }
       } catch (const Json::exception& e) {
         throw Error(hr::VmcomputeInvalidJSON, std::string("field ") + f.name + ": " + e.what());

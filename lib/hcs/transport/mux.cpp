@@ -1,3 +1,7 @@
+// Mux sessions. Everything here runs on the carrier's executor (no locks): the session
+// reads frames one at a time, writes every frame through one WriteQueue, and keeps the
+// streams in a table keyed by stream id. Dialers hand out ids in increasing order, so
+// frames that arrive for a stream after it was closed here are simply dropped.
 #include "hcs/transport/mux.hpp"
 
 #include <spdlog/spdlog.h>
