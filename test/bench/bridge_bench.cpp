@@ -8,7 +8,7 @@
 //   - ExecuteProcess + WaitForProcess of `echo hi` with a stdout pipe read to EOF,
 // and reads the gcs's VmRSS/VmHWM from /proc before and after the load.
 //
-// Usage: bridge_bench [--iterations-scale F] [--json] [--gcs-log-level LEVEL]
+// Usage: bridge_bench [--iterations-scale F] [--json] [--gcs-log-level LEVEL] [--gcs PATH]
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -165,6 +165,7 @@ struct Options {
   double scale = 1.0;
   bool json = false;
   std::string gcs_log_level = "info";
+  std::string gcs = GCS_BIN;
 };
 
 struct TransportResult {
@@ -221,7 +222,7 @@ class Bench {
  private:
   void start_gcs() {
     hcs::SpawnOptions o;
-    o.argv = {GCS_BIN, "--transport", address_.str(), "--no-poweroff", "--log-level", opts_.gcs_log_level};
+    o.argv = {opts_.gcs, "--transport", address_.str(), "--no-poweroff", "--log-level", opts_.gcs_log_level};
     auto log_path = (dir_ / "gcs.log").string();
     int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     o.stderr_fd = log;
@@ -374,7 +375,7 @@ void print_json(const std::vector<TransportResult>& results, const Options& opts
   j["nproc"] = std::thread::hardware_concurrency();
   j["kernel"] = std::string(u.release);
   j["iterations_scale"] = opts.scale;
-  j["gcs"] = GCS_BIN;
+  j["gcs"] = opts.gcs;
   j["targets"] = {{"negotiate_median_us_max", 50}, {"gcs_idle_rss_mib_max", 3}};
   hcs::Json ts = hcs::Json::object();
   for (const auto& r : results) {
@@ -396,11 +397,12 @@ void print_json(const std::vector<TransportResult>& results, const Options& opts
 
 int usage(int code) {
   (code ? std::cerr : std::cout)
-      << "usage: bridge_bench [--iterations-scale F] [--json] [--gcs-log-level LEVEL]\n"
+      << "usage: bridge_bench [--iterations-scale F] [--json] [--gcs-log-level LEVEL] [--gcs PATH]\n"
          "  --iterations-scale F  multiply every iteration count (defaults: 2000 negotiations after\n"
          "                        200 warm-up; 300 process runs after 20 warm-up) by F\n"
          "  --json                also print every figure as one JSON object\n"
-         "  --gcs-log-level L     the gcs's --log-level (default info)\n";
+         "  --gcs-log-level L     the gcs's --log-level (default info)\n"
+         "  --gcs PATH            the gcs binary to run (default: the one built beside this program)\n";
   return code;
 }
 
@@ -424,6 +426,8 @@ int main(int argc, char** argv) {
         opts.json = true;
       } else if (a == "--gcs-log-level") {
         opts.gcs_log_level = value();
+      } else if (a == "--gcs") {
+        opts.gcs = value();
       } else if (a == "-h" || a == "--help") {
         return usage(0);
       } else {

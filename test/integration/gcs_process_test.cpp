@@ -17,7 +17,9 @@ class GcsProcess : public ::testing::TestWithParam<bool> {
     guest = env->connect();
   }
   void TearDown() override {
-    if (env->gcs.pidfd() >= 0) EXPECT_EQ(env->stop_gcs(), 0);
+    if (env->gcs.pidfd() >= 0) {
+      EXPECT_EQ(env->stop_gcs(), 0);
+    }
   }
   std::unique_ptr<Gcs> env;
   std::shared_ptr<hcs::bridge::GuestConnection> guest;

@@ -84,6 +84,7 @@ TEST(BridgeClient, ManyRequestsInFlightAnsweredOutOfOrder) {
   ASSERT_TRUE(p.run_until([&] { return got.size() == 100; }));
   for (auto [pid, code] : got) EXPECT_EQ(pid, code);
   EXPECT_EQ(p.client->pending(), 0u);
+  timers.clear();  // before the io_context they belong to goes
 }
 
 TEST(BridgeClient, GuestErrorsCarryResultAndMessage) {
