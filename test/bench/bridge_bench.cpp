@@ -76,13 +76,15 @@ void run_for(asio::io_context& io, std::chrono::milliseconds d) {
   }
 }
 
+// Completion state lives on the heap: when a benchmark throws, handlers still pending
+// run later (when the connection closes) and must not touch a dead stack frame.
 template <class T>
 T await(asio::io_context& io, const std::function<void(std::function<void(T)>)>& start, const char* what,
         std::chrono::milliseconds limit = 20s) {
-  std::optional<T> out;
-  start([&](T v) { out.emplace(std::move(v)); });
-  run_until(io, [&] { return out.has_value(); }, limit, what);
-  return std::move(*out);
+  auto out = std::make_shared<std::optional<T>>();
+  start([out](T v) { out->emplace(std::move(v)); });
+  run_until(io, [&] { return out->has_value(); }, limit, what);
+  return std::move(**out);
 }
 
 // Reads a stream to EOF in the background.
@@ -90,22 +92,24 @@ struct Collector {
   std::string data;
   bool done = false;
   std::optional<hcs::transport::error_code> error;
-  void start(const hcs::transport::StreamPtr& s) {
+  static std::shared_ptr<Collector> start(const hcs::transport::StreamPtr& s) {
+    auto c = std::make_shared<Collector>();
     auto buf = std::make_shared<std::vector<std::byte>>(4096);
     auto step = std::make_shared<std::function<void()>>();
-    *step = [this, s, buf, step] {
-      s->async_read_some(*buf, [this, buf, step](const hcs::transport::error_code& ec, std::size_t n) {
-        data.append(reinterpret_cast<const char*>(buf->data()), n);
+    *step = [c, s, buf, step] {
+      s->async_read_some(*buf, [c, buf, step](const hcs::transport::error_code& ec, std::size_t n) {
+        c->data.append(reinterpret_cast<const char*>(buf->data()), n);
         if (ec) {
-          if (ec != asio::error::eof) error = ec;
-          done = true;
-          *step = nullptr;
+          if (ec != asio::error::eof) c->error = ec;
+          c->done = true;
+          *step = nullptr;  // breaks the step <-> closure cycle
           return;
         }
         (*step)();
       });
     };
     (*step)();
+    return c;
   }
 };
 
@@ -192,7 +196,10 @@ class Bench {
     if (guest_) guest_->close();
     if (gcs_.pidfd() >= 0) {
       gcs_.signal(SIGKILL);
-      gcs_.wait_exit();
+      try {
+        gcs_.wait_exit();
+      } catch (...) {
+      }
     }
     listener_.reset();
     io_.restart();
@@ -202,6 +209,17 @@ class Bench {
   }
 
   TransportResult run() {
+    try {
+      return measure();
+    } catch (const hcs::Error& e) {
+      throw std::runtime_error(scheme_ + " " + e.text() + log_tail());
+    } catch (const std::exception& e) {
+      throw std::runtime_error(scheme_ + " " + e.what() + log_tail());
+    }
+  }
+
+ private:
+  TransportResult measure() {
     TransportResult res;
     res.transport = scheme_;
     start_gcs();
@@ -219,7 +237,13 @@ class Bench {
     return res;
   }
 
- private:
+  std::string log_tail() const {
+    std::ifstream in(dir_ / "gcs.log");
+    std::string all((std::istreambuf_iterator<char>(in)), {});
+    if (all.empty()) return "";
+    return "\n-- the gcs's log (tail):\n" + all.substr(all.size() > 4000 ? all.size() - 4000 : 0);
+  }
+
   void start_gcs() {
     hcs::SpawnOptions o;
     o.argv = {opts_.gcs, "--transport", address_.str(), "--no-poweroff", "--log-level", opts_.gcs_log_level};
@@ -227,7 +251,12 @@ class Bench {
     int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     o.stderr_fd = log;
     o.die_with_parent = true;
-    gcs_ = hcs::spawn(o);
+    try {
+      gcs_ = hcs::spawn(o);
+    } catch (...) {
+      if (log >= 0) ::close(log);
+      throw;
+    }
     if (log >= 0) ::close(log);
   }
 
@@ -256,17 +285,20 @@ class Bench {
     auto client = guest_->client();
     std::vector<double> samples;
     samples.reserve(n);
-    for (std::size_t i = 0; i < warmup + n; ++i) {
-      std::optional<hcs::Result<hcs::Json>> out;
+    struct Done {
+      std::optional<hcs::Result<hcs::Json>> result;
       Clock::time_point end;
+    };
+    for (std::size_t i = 0; i < warmup + n; ++i) {
+      auto done = std::make_shared<Done>();
       auto begin = Clock::now();
-      client->async_call(hcs::bridge::msg::NegotiateProtocol, body, [&](hcs::Result<hcs::Json> r) {
-        end = Clock::now();
-        out.emplace(std::move(r));
+      client->async_call(hcs::bridge::msg::NegotiateProtocol, body, [done](hcs::Result<hcs::Json> r) {
+        done->end = Clock::now();
+        done->result.emplace(std::move(r));
       });
-      run_until(io_, [&] { return out.has_value(); }, 10s, "NegotiateProtocol");
-      if (!out->ok()) throw std::runtime_error("NegotiateProtocol failed: " + out->error().text());
-      if (i >= warmup) samples.push_back(micros(end - begin));
+      run_until(io_, [&] { return done->result.has_value(); }, 10s, "NegotiateProtocol");
+      if (!done->result->ok()) throw std::runtime_error("NegotiateProtocol failed: " + done->result->error().text());
+      if (i >= warmup) samples.push_back(micros(done->end - begin));
     }
     return summarize(std::move(samples));
   }
@@ -286,18 +318,17 @@ class Bench {
       auto proc = await<hcs::Result<std::shared_ptr<hcs::bridge::GuestProcess>>>(
                       io_, [&](auto cb) { guest_->async_create_process(params, cb); }, "ExecuteProcess")
                       .value();
-      Collector out;
-      if (with_stdout) out.start(proc->stdout_stream());
-      else out.done = true;
-      std::optional<hcs::Result<uint32_t>> code;
-      proc->async_wait([&](hcs::Result<uint32_t> r) { code.emplace(std::move(r)); });
+      auto out = with_stdout ? Collector::start(proc->stdout_stream()) : nullptr;
+      auto code = std::make_shared<std::optional<hcs::Result<uint32_t>>>();
+      proc->async_wait([code](hcs::Result<uint32_t> r) { code->emplace(std::move(r)); });
       // run_until returns right after the handler that completed the last of the two.
-      run_until(io_, [&] { return code.has_value() && out.done; }, 20s, "WaitForProcess");
+      run_until(io_, [&] { return code->has_value() && (!out || out->done); }, 20s, "WaitForProcess");
       auto end = Clock::now();
-      if (!code->ok()) throw std::runtime_error("WaitForProcess failed: " + code->error().text());
-      if (code->value() != 0) throw std::runtime_error("process exited with " + std::to_string(code->value()));
-      if (with_stdout && (out.error || out.data != "hi\n"))
-        throw std::runtime_error("unexpected stdout from echo: '" + out.data + "'");
+      auto& exit = **code;
+      if (!exit.ok()) throw std::runtime_error("WaitForProcess failed: " + exit.error().text());
+      if (exit.value() != 0) throw std::runtime_error("process exited with " + std::to_string(exit.value()));
+      if (out && (out->error || out->data != "hi\n"))
+        throw std::runtime_error("unexpected stdout from echo: '" + out->data + "'");
       if (i >= warmup) samples.push_back(micros(end - begin));
     }
     return summarize(std::move(samples));
