@@ -82,7 +82,12 @@ void Agent::on_connected(hcs::transport::Connection conn) {
   hcs::bridge::BridgeServer::Options opts;
   opts.capabilities = capabilities();
   opts.on_close = [this](const hcs::transport::error_code& ec) { on_disconnected(ec); };
-  opts.on_negotiated = [this](uint32_t) { open_log_port(); };
+  // The host listens on the log port before it negotiates; dial it once per connection.
+  opts.on_negotiated = [this, connection = connections_](uint32_t) {
+    if (log_port_connection_ == connection) return;
+    log_port_connection_ = connection;
+    open_log_port();
+  };
   server_ = hcs::bridge::BridgeServer::create(conn_->bridge, std::move(opts));
   register_handlers(*server_);
   server_->start();

@@ -54,6 +54,7 @@ class Agent {
   std::optional<hcs::transport::Connection> conn_;
   std::map<uint32_t, std::shared_ptr<GuestProcess>> processes_;
   uint64_t connections_ = 0;
+  uint64_t log_port_connection_ = 0;  // the connection whose log port was dialled
   bool stopping_ = false;
 };
 

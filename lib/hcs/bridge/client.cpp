@@ -24,7 +24,7 @@ std::shared_ptr<BridgeClient> BridgeClient::start(transport::StreamPtr stream, O
 }
 
 BridgeClient::BridgeClient(transport::StreamPtr stream, Options options)
-    : stream_(std::move(stream)), options_(std::move(options)) {}
+    : stream_(std::move(stream)), options_(std::move(options)), timer_(stream_->get_executor()) {}
 
 void BridgeClient::async_call(uint32_t type, Json body, Callback done,
                               std::optional<std::chrono::milliseconds> timeout) {
@@ -59,20 +59,10 @@ void BridgeClient::send(uint32_t type, Json body, Callback done, std::chrono::mi
     boost::asio::post(stream_->get_executor(), [cb, e] { cb(e); });
     return;
   }
-  Pending p{type, std::move(done), nullptr};
+  Pending p{type, std::move(done), std::nullopt, timeout};
   if (timeout.count() > 0) {
-    p.timer = std::make_unique<boost::asio::steady_timer>(stream_->get_executor(), timeout);
-    std::weak_ptr<BridgeClient> weak = shared_from_this();
-    p.timer->async_wait([weak, id, type, timeout](const error_code& ec) {
-      auto self = weak.lock();
-      if (ec || !self) return;
-      auto it = self->pending_.find(id);
-      if (it == self->pending_.end()) return;
-      auto cb = std::move(it->second.done);
-      self->pending_.erase(it);
-      cb(Error(hr::VmcomputeTimeout, message_name(type) + " timed out after " + std::to_string(timeout.count()) +
-                                         " ms"));
-    });
+    p.deadline = deadlines_.emplace(std::chrono::steady_clock::now() + timeout, id);
+    if (!armed_for_ || (*p.deadline)->first < *armed_for_) arm_timer();
   }
   pending_.emplace(id, std::move(p));
   out_->send(std::move(frame));
@@ -125,7 +115,7 @@ void BridgeClient::on_frame(uint32_t type, uint64_t id, std::string text) {
   }
   Pending p = std::move(it->second);
   pending_.erase(it);
-  if (p.timer) p.timer->cancel();
+  if (p.deadline) deadlines_.erase(*p.deadline);
   if (type != response_for(p.type)) {
     p.done(Error(hr::Fail, "bridge: " + message_name(type) + " does not answer " + message_name(p.type)));
     return;
@@ -148,11 +138,40 @@ void BridgeClient::fail_all(const Error& why) {
   stream_->close();
   auto pending = std::move(pending_);
   pending_.clear();
-  for (auto& [id, p] : pending) {
-    if (p.timer) p.timer->cancel();
-    p.done(why);
-  }
+  deadlines_.clear();
+  timer_.cancel();
+  for (auto& [id, p] : pending) p.done(why);
   if (options_.on_close) options_.on_close(why);
+}
+
+void BridgeClient::arm_timer() {
+  if (deadlines_.empty()) {
+    armed_for_.reset();
+    timer_.cancel();
+    return;
+  }
+  armed_for_ = deadlines_.begin()->first;
+  timer_.expires_at(*armed_for_);
+  std::weak_ptr<BridgeClient> weak = shared_from_this();
+  timer_.async_wait([weak](const error_code& ec) {
+    if (auto self = weak.lock(); self && !ec) self->expire();
+  });
+}
+
+void BridgeClient::expire() {
+  armed_for_.reset();
+  const auto now = std::chrono::steady_clock::now();
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    const uint64_t id = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;
+    Pending p = std::move(it->second);
+    pending_.erase(it);
+    p.done(Error(hr::VmcomputeTimeout,
+                 message_name(p.type) + " timed out after " + std::to_string(p.timeout.count()) + " ms"));
+  }
+  if (!closed_) arm_timer();
 }
 
 void BridgeClient::close() {

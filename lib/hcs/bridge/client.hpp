@@ -46,16 +46,24 @@ class BridgeClient : public std::enable_shared_from_this<BridgeClient> {
   void read_header();
   void on_frame(uint32_t type, uint64_t id, std::string body);
   void fail_all(const Error& why);
+  void arm_timer();
+  void expire();
 
+  // Timeouts share one timer, armed for the earliest deadline: no timer syscall per request.
+  using Deadlines = std::multimap<std::chrono::steady_clock::time_point, uint64_t>;
   struct Pending {
     uint32_t type;
     Callback done;
-    std::unique_ptr<boost::asio::steady_timer> timer;
+    std::optional<Deadlines::iterator> deadline;
+    std::chrono::milliseconds timeout;
   };
   transport::StreamPtr stream_;
   Options options_;
   std::shared_ptr<transport::WriteQueue> out_;
   std::map<uint64_t, Pending> pending_;
+  Deadlines deadlines_;
+  boost::asio::steady_timer timer_;
+  std::optional<std::chrono::steady_clock::time_point> armed_for_;
   uint64_t next_id_ = 0;
   std::array<std::byte, 16> header_{};
   std::string body_;
