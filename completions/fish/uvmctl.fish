@@ -39,7 +39,7 @@ function __uvmctl_at
             continue
         end
         switch $w
-            case --log-level --log-format
+            case --log-level --log-format -o --output
                 set skip 1
             case '-*'
             case '*'
@@ -103,6 +103,7 @@ complete -c uvmctl -n '__uvmctl_at' -s h -l help -d 'Print help and exit'
 complete -c uvmctl -n '__uvmctl_at' -l version -d 'Print version and exit'
 complete -c uvmctl -n '__uvmctl_at' -l log-level -x -a 'trace debug info warn error critical off' -d 'Least severe level to log'
 complete -c uvmctl -n '__uvmctl_at' -l log-format -x -a 'text json' -d 'Format of the log on stderr'
+complete -c uvmctl -n '__uvmctl_at' -s o -l output -x -a 'table json' -d 'How results and errors are printed'
 complete -c uvmctl -n '__uvmctl_at' -a gcs -d 'Talk to a gcs directly (the guest agent dials in)'
 
 # uvmctl gcs

@@ -103,3 +103,13 @@ load helpers
   assert_equal "$status" 125
   assert_output --partial "bridge closed"
 }
+
+@test "uvmctl -o json prints a failure as a JSON object" {
+  run "$UVMCTL" -o json gcs exec --listen "tcp:nowhere" -- true
+  assert_equal "$status" 125
+  run python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert "invalid transport address" in d["error"]; print(d["code"])' "$output"
+  assert_success
+  assert_output "0x80070057"
+  run "$UVMCTL" -o yaml gcs exec --listen "unix:$TMP/x" -- true
+  assert_equal "$status" 125
+}

@@ -27,7 +27,7 @@ void add_gcs_exec(CLI::App& gcs, Globals& globals, int& exit_code) {
   cmd->add_flag("--guest-log", flags->guest_log, "copy the gcs's log (its port 109) to stderr");
   cmd->add_option("command", flags->command, "the command and its arguments")->required();
   cmd->callback([flags, &globals, &exit_code] {
-    exit_code = hcs::cli::guard("uvmctl", false, [&] {
+    exit_code = hcs::cli::guard("uvmctl", globals.json(), [&] {
       hcs::log::setup_stderr(hcs::log::parse_format(globals.log_format), hcs::log::parse_level(globals.log_level));
       hcs::bridge::RunOptions opts;
       opts.listen = hcs::transport::Address::parse(flags->listen);

@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "uvmctl " HCSKIT_VERSION);
   app.add_option("--log-level", globals.log_level, "trace, debug, info, warn, error")->capture_default_str();
   app.add_option("--log-format", globals.log_format, "text or json")->capture_default_str();
+  app.add_option("-o,--output", globals.output, "table or json (errors become a JSON object)")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
 
   auto* gcs = app.add_subcommand("gcs", "talk to a gcs directly (the guest agent dials in)");
   gcs->require_subcommand(1);

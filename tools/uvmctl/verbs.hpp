@@ -8,6 +8,8 @@ namespace uvmctl {
 struct Globals {
   std::string log_level = "warn";
   std::string log_format = "text";
+  std::string output = "table";  // table|json: how results and errors are printed
+  bool json() const { return output == "json"; }
 };
 
 // `uvmctl gcs exec`: run a command through a gcs that dials in.

@@ -19,7 +19,24 @@ std::shared_ptr<BridgeClient> BridgeClient::start(transport::StreamPtr stream, O
   self->out_ = transport::WriteQueue::create(self->stream_, [weak](const error_code& ec) {
     if (auto s = weak.lock()) s->fail_all(Error(hr::BridgeClosed, "bridge closed: write failed: " + ec.message()));
   });
-  boost::asio::dispatch(self->stream_->get_executor(), [self] { self->read_header(); });
+  FrameReader::Events ev;
+  ev.frame = [weak](const Header& h, std::string body) {
+    if (auto s = weak.lock()) s->on_frame(h.type, h.id, std::move(body));
+  };
+  ev.bad_size = [weak](const Header& h) {
+    if (auto s = weak.lock()) s->fail_all(Error(hr::BridgeClosed, "bridge closed: " + size_error(h.size)));
+    return false;
+  };
+  ev.end = [weak](const error_code& ec, std::optional<FrameReader::Events::Partial> partial) {
+    auto s = weak.lock();
+    if (!s) return;
+    std::string why = partial                            ? "truncated message"
+                      : ec == boost::asio::error::eof ? "guest disconnected"
+                                                         : ec.message();
+    s->fail_all(Error(hr::BridgeClosed, "bridge closed: " + why));
+  };
+  boost::asio::dispatch(self->stream_->get_executor(),
+                        [self, ev = std::move(ev)]() mutable { self->reader_ = FrameReader::start(self->stream_, std::move(ev)); });
   return self;
 }
 
@@ -68,29 +85,6 @@ void BridgeClient::send(uint32_t type, Json body, Callback done, std::chrono::mi
   out_->send(std::move(frame));
 }
 
-void BridgeClient::read_header() {
-  auto self = shared_from_this();
-  transport::async_read_exact(stream_, header_, [self](const error_code& ec, std::size_t) {
-    if (ec) {
-      return self->fail_all(Error(hr::BridgeClosed, "bridge closed: " + (ec == boost::asio::error::eof
-                                                                              ? std::string("guest disconnected")
-                                                                              : ec.message())));
-    }
-    Header h = decode_header(self->header_);
-    if (check_size(h.size) != SizeCheck::Ok)
-      return self->fail_all(Error(hr::BridgeClosed, "bridge closed: " + size_error(h.size)));
-    self->body_.assign(h.size - kHeaderSize, '\0');
-    transport::async_read_exact(self->stream_, std::as_writable_bytes(std::span(self->body_.data(), self->body_.size())),
-                                [self, h](const error_code& bec, std::size_t) {
-                                  if (bec)
-                                    return self->fail_all(
-                                        Error(hr::BridgeClosed, "bridge closed: truncated message: " + bec.message()));
-                                  self->on_frame(h.type, h.id, std::move(self->body_));
-                                  if (!self->closed_) self->read_header();
-                                });
-  });
-}
-
 void BridgeClient::on_frame(uint32_t type, uint64_t id, std::string text) {
   Json body;
   try {
@@ -135,6 +129,7 @@ void BridgeClient::on_frame(uint32_t type, uint64_t id, std::string text) {
 void BridgeClient::fail_all(const Error& why) {
   if (closed_) return;
   closed_ = true;
+  if (reader_) reader_->stop();
   stream_->close();
   auto pending = std::move(pending_);
   pending_.clear();

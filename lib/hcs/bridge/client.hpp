@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 
+#include "hcs/bridge/frame_reader.hpp"
 #include "hcs/core/error.hpp"
 #include "hcs/core/json.hpp"
 #include "hcs/transport/stream.hpp"
@@ -43,7 +44,6 @@ class BridgeClient : public std::enable_shared_from_this<BridgeClient> {
  private:
   BridgeClient(transport::StreamPtr stream, Options options);
   void send(uint32_t type, Json body, Callback done, std::chrono::milliseconds timeout);
-  void read_header();
   void on_frame(uint32_t type, uint64_t id, std::string body);
   void fail_all(const Error& why);
   void arm_timer();
@@ -65,8 +65,7 @@ class BridgeClient : public std::enable_shared_from_this<BridgeClient> {
   boost::asio::steady_timer timer_;
   std::optional<std::chrono::steady_clock::time_point> armed_for_;
   uint64_t next_id_ = 0;
-  std::array<std::byte, 16> header_{};
-  std::string body_;
+  std::shared_ptr<FrameReader> reader_;
   bool closed_ = false;
 };
 

@@ -26,7 +26,19 @@ void BridgeServer::start() {
   out_ = transport::WriteQueue::create(stream_, [weak](const error_code& ec) {
     if (auto self = weak.lock()) self->finish(ec);
   });
-  read_header();
+  std::weak_ptr<BridgeServer> weak2 = shared_from_this();
+  FrameReader::Events ev;
+  ev.frame = [weak2](const Header& h, std::string body) {
+    if (auto self = weak2.lock()) self->dispatch(h.type, h.id, std::move(body));
+  };
+  ev.bad_size = [weak2](const Header& h) {
+    auto self = weak2.lock();
+    return self && self->on_bad_size(h);
+  };
+  ev.end = [weak2](const error_code& ec, std::optional<FrameReader::Events::Partial> partial) {
+    if (auto self = weak2.lock()) self->on_end(ec, partial);
+  };
+  reader_ = FrameReader::start(stream_, std::move(ev));
 }
 
 void BridgeServer::close() {
@@ -39,56 +51,36 @@ void BridgeServer::flush(std::function<void()> then) { out_->flush(std::move(the
 void BridgeServer::finish(const error_code& ec) {
   if (closed_) return;
   closed_ = true;
+  if (reader_) reader_->stop();
   stream_->close();
   if (options_.on_close) options_.on_close(ec);
 }
 
-void BridgeServer::read_header() {
+bool BridgeServer::on_bad_size(const Header& h) {
+  respond(h.type, h.id, "", Error(hr::ErrInvalidArg, size_error(h.size)));
+  if (check_size(h.size) == SizeCheck::TooSmall) return true;  // still in step: the 16 bytes are consumed
+  // Skipping gigabytes is no recovery: answer, then drop the connection (the guest
+  // re-dials and the host negotiates afresh).
+  spdlog::warn("bridge: {}; closing the connection", size_error(h.size));
   auto self = shared_from_this();
-  transport::async_read_exact(stream_, header_, [self](const error_code& ec, std::size_t n) {
-    if (ec) {
-      if (ec == boost::asio::error::eof && n > 0)
-        spdlog::warn("bridge: connection ended inside a frame header ({} of 16 bytes)", n);
-      return self->finish(ec);
-    }
-    Header h = decode_header(self->header_);
-    switch (check_size(h.size)) {
-      case SizeCheck::Ok: return self->read_body(h.type, h.id, h.size - kHeaderSize);
-      case SizeCheck::TooSmall:
-        // The stream is still in step (the 16 header bytes are consumed): answer and go on.
-        self->respond(h.type, h.id, "", Error(hr::ErrInvalidArg, size_error(h.size)));
-        return self->read_header();
-      case SizeCheck::TooLarge:
-        // Skipping gigabytes is no recovery: answer, then drop the connection (the guest
-        // re-dials and the host negotiates afresh).
-        spdlog::warn("bridge: {}; closing the connection", size_error(h.size));
-        self->respond(h.type, h.id, "", Error(hr::ErrInvalidArg, size_error(h.size)));
-        self->out_->flush([self] { self->finish(boost::asio::error::message_size); });
-        return;
-    }
-  });
+  out_->flush([self] { self->finish(boost::asio::error::message_size); });
+  return false;
 }
 
-void BridgeServer::read_body(uint32_t type, uint64_t id, uint32_t body_size) {
-  body_.assign(body_size, '\0');
-  auto self = shared_from_this();
-  transport::async_read_exact(stream_, std::as_writable_bytes(std::span(body_.data(), body_.size())),
-                              [self, type, id, body_size](const error_code& ec, std::size_t n) {
-                                if (ec) {
-                                  if (ec == boost::asio::error::eof) {
-                                    // The peer may only have half-closed: tell it why.
-                                    auto msg = "truncated message: " + std::to_string(n) + " of " +
-                                               std::to_string(body_size) + " body bytes before end of stream";
-                                    spdlog::warn("bridge: {}", msg);
-                                    self->respond(type, id, "", Error(hr::ErrInvalidArg, msg));
-                                    self->out_->flush([self, ec] { self->finish(ec); });
-                                    return;
-                                  }
-                                  return self->finish(ec);
-                                }
-                                self->dispatch(type, id, std::move(self->body_));
-                                self->read_header();
-                              });
+void BridgeServer::on_end(const error_code& ec, const std::optional<FrameReader::Events::Partial>& partial) {
+  if (partial && partial->header) {
+    // The peer may only have half-closed: tell it why.
+    const Header& h = *partial->header;
+    auto msg = "truncated message: " + std::to_string(partial->bytes - kHeaderSize) + " of " +
+               std::to_string(h.size - kHeaderSize) + " body bytes before end of stream";
+    spdlog::warn("bridge: {}", msg);
+    respond(h.type, h.id, "", Error(hr::ErrInvalidArg, msg));
+    auto self = shared_from_this();
+    out_->flush([self, ec] { self->finish(ec); });
+    return;
+  }
+  if (partial) spdlog::warn("bridge: connection ended inside a frame header ({} of 16 bytes)", partial->bytes);
+  finish(ec);
 }
 
 void BridgeServer::dispatch(uint32_t type, uint64_t id, std::string body) {

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "hcs/core/error.hpp"
+#include "hcs/bridge/frame_reader.hpp"
 #include "hcs/core/json.hpp"
 #include "hcs/schema/bridge.hpp"
 #include "hcs/transport/stream.hpp"
@@ -52,8 +53,8 @@ class BridgeServer : public std::enable_shared_from_this<BridgeServer> {
 
  private:
   BridgeServer(transport::StreamPtr stream, Options options);
-  void read_header();
-  void read_body(uint32_t type, uint64_t id, uint32_t body_size);
+  bool on_bad_size(const Header& h);
+  void on_end(const transport::error_code& ec, const std::optional<FrameReader::Events::Partial>& partial);
   void dispatch(uint32_t type, uint64_t id, std::string body);
   void negotiate(const Call& call, Reply reply);
   void respond(uint32_t type, uint64_t id, const std::string& activity_id, Result<Json> result);
@@ -63,8 +64,7 @@ class BridgeServer : public std::enable_shared_from_this<BridgeServer> {
   Options options_;
   std::shared_ptr<transport::WriteQueue> out_;
   std::map<uint32_t, Handler> handlers_;
-  std::array<std::byte, 16> header_{};
-  std::string body_;
+  std::shared_ptr<FrameReader> reader_;
   uint32_t version_ = 0;
   bool closed_ = false;
 };

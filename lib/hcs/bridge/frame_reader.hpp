@@ -1,0 +1,48 @@
+// FrameReader: reads bridge frames from a stream through one buffer, so that a frame
+// (and often several) arrives in a single read instead of a header read and a body
+// read. Sizes are checked before anything is allocated.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hcs/bridge/frame.hpp"
+#include "hcs/transport/stream.hpp"
+
+namespace hcs::bridge {
+
+class FrameReader : public std::enable_shared_from_this<FrameReader> {
+ public:
+  struct Events {
+    std::function<void(const Header&, std::string body)> frame;
+    // A header whose Size fails check_size(). Its 16 bytes are consumed; return true
+    // to go on reading, false to stop.
+    std::function<bool(const Header&)> bad_size;
+    // The stream ended or failed. `partial` is set when it ended inside a frame:
+    // the header (if it was complete) and how many bytes of the frame had arrived.
+    struct Partial {
+      std::optional<Header> header;
+      std::size_t bytes = 0;
+    };
+    std::function<void(const transport::error_code&, std::optional<Partial> partial)> end;
+  };
+  static std::shared_ptr<FrameReader> start(transport::StreamPtr stream, Events events);
+  // No further events after this.
+  void stop() { stopped_ = true; }
+
+ private:
+  FrameReader(transport::StreamPtr s, Events e) : stream_(std::move(s)), events_(std::move(e)) {}
+  void read();
+  bool deliver();  // emits every complete frame in the buffer; false once stopped
+
+  transport::StreamPtr stream_;
+  Events events_;
+  std::vector<std::byte> buf_;
+  std::size_t begin_ = 0, end_ = 0;  // unread bytes are buf_[begin_, end_)
+  bool stopped_ = false;
+};
+
+}  // namespace hcs::bridge
