@@ -1,31 +1,7 @@
 # fish completion for uvmctl, the hcskit tool for utility VMs and their guest agents.
 
-# Transport addresses for the word being completed; $argv[1] is "host" or "guest".
-function __hcskit_address
-    set -l tok (commandline -ct)
-    # fish keeps "--opt=value" as one token.
-    set tok (string replace -r '^--[a-z-]+=' '' -- $tok)
-    if string match -qr '^(mux\+)?unix:' -- $tok
-        set -l head (string match -r '^(?:mux\+)?unix:' -- $tok)
-        set -l path (string replace -r '^(?:mux\+)?unix:' '' -- $tok)
-        for f in (__fish_complete_path $path)
-            echo $head$f
-        end
-    else if string match -qr '^(mux\+)?virtio-serial:' -- $tok
-        set -l head (string match -r '^(?:mux\+)?virtio-serial:' -- $tok)
-        for n in /sys/class/virtio-ports/*/name
-            echo $head(cat $n)
-        end
-    else
-        printf '%s\n' unix:\t'unix socket PATH (port P at PATH_P)' \
-            vsock\t'AF_VSOCK, the host is CID 2' vsock:\t'AF_VSOCK to a CID' \
-            mux+unix:\t'all ports over one unix socket' mux+vsock\t'all ports over one vsock stream'
-        if test "$argv[1]" = guest
-            printf '%s\n' virtio-serial:\t'virtio-serial port NAME (bridge only)' \
-                mux+virtio-serial:\t'all ports over one virtio-serial port'
-        end
-    end
-end
+# __hcskit_address (transport addresses) is defined once, in gcs.fish beside this file.
+functions -q __hcskit_address; or source (status dirname)/gcs.fish
 
 # True when the words typed so far (options left out) are exactly $argv.
 function __uvmctl_at
