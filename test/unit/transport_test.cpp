@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <linux/vm_sockets.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <boost/asio/io_context.hpp>
@@ -9,6 +10,7 @@
 #include "hcs/core/error.hpp"
 #include "hcs/transport/address.hpp"
 #include "hcs/transport/socket.hpp"
+#include "hcs/transport/stream.hpp"
 #include "hcs/transport/virtio_serial.hpp"
 
 using namespace hcs;
@@ -107,4 +109,47 @@ TEST(TransportVirtioSerial, FindsAPortByName) {
     EXPECT_EQ(e.code(), hr::ErrNotFound);
   }
   fs::remove_all(root);
+}
+
+TEST(TransportWriteQueue, DirectWritesThenQueuedRemainderInOrder) {
+  // Small messages go straight to the kernel; one larger than the socket buffer is
+  // written partly at once and the rest asynchronously, still in order.
+  boost::asio::io_context io;
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  auto a = FdStream::adopt(io.get_executor(), UniqueFd(fds[0]), FdStream::Kind::Socket);
+  auto b = FdStream::adopt(io.get_executor(), UniqueFd(fds[1]), FdStream::Kind::Socket);
+  std::optional<error_code> failed;
+  auto q = WriteQueue::create(a, [&](const error_code& ec) { failed = ec; });
+  std::string expected;
+  for (int i = 0; i < 3; ++i) {
+    std::string msg = "message " + std::to_string(i) + "\n";
+    expected += msg;
+    q->send(msg);
+  }
+  EXPECT_EQ(q->pending_bytes(), 0u);  // all written directly
+  std::string big(4 << 20, 'x');
+  for (std::size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + (i / 4096) % 26);
+  expected += big;
+  q->send(big);
+  q->send("tail");
+  expected += "tail";
+  EXPECT_GT(q->pending_bytes(), 0u);
+  bool flushed = false;
+  q->flush([&] { flushed = true; });
+  std::string got;
+  std::vector<std::byte> buf(65536);
+  std::function<void()> step = [&] {
+    b->async_read_some(buf, [&](const error_code& ec, std::size_t n) {
+      got.append(reinterpret_cast<const char*>(buf.data()), n);
+      if (!ec && got.size() < expected.size()) step();
+    });
+  };
+  step();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((got.size() < expected.size() || !flushed) && std::chrono::steady_clock::now() < deadline)
+    io.run_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(failed);
+  EXPECT_TRUE(flushed);
+  EXPECT_TRUE(got == expected) << got.size() << " of " << expected.size() << " bytes";
 }

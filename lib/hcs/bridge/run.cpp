@@ -34,6 +34,7 @@ struct Run {
   std::unique_ptr<transport::Listener> log_listener;
   asio::signal_set signals{io};
   asio::steady_timer connect_timer{io};
+  asio::steady_timer progress_timer{io};
 
   explicit Run(const RunOptions& o) : opts(o) {}
 
@@ -56,6 +57,7 @@ struct Run {
 
   void on_connection(transport::Connection conn) {
     connect_timer.cancel();
+    progress_timer.cancel();
     if (opts.forward_guest_log) {
       try {
         log_listener = conn.transport->listen(transport::kLogPort);
@@ -151,6 +153,16 @@ int run_guest_command(const RunOptions& options) {
       run.fail(Error(hr::VmcomputeTimeout, "no gcs connected to " + options.listen.str() + " within " +
                                                std::to_string(options.connect_timeout.count() / 1000) + " s"));
   });
+  // A person at a terminal is told what a silent wait is for.
+  if (::isatty(options.err_fd)) {
+    run.progress_timer.expires_after(std::chrono::seconds(1));
+    run.progress_timer.async_wait([&](const error_code& ec) {
+      if (ec) return;
+      std::string line = "waiting for a gcs to dial " + options.listen.str() + " ...\n";
+      ssize_t n = ::write(options.err_fd, line.data(), line.size());
+      (void)n;
+    });
+  }
   listener.async_accept([&](Result<transport::Connection> r) {
     listener.close();  // one guest per run
     if (!r.ok()) return run.fail(r.error());

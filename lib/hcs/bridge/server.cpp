@@ -88,7 +88,7 @@ void BridgeServer::dispatch(uint32_t type, uint64_t id, std::string body) {
   call.type = type;
   call.id = id;
   try {
-    call.body = parse_json(body, message_name(type));
+    call.body = parse_json(body, "request body");
     // The base fields are read leniently, so that even a request the handler rejects
     // is answered with its ActivityId.
     if (call.body.is_object()) {
@@ -109,11 +109,16 @@ void BridgeServer::dispatch(uint32_t type, uint64_t id, std::string body) {
     if (auto self = weak.lock()) self->respond(type, id, activity, std::move(r));
   };
 
-  Handler* handler = nullptr;
-  Handler negotiate = [this](const Call& c, Reply r) { this->negotiate(c, std::move(r)); };
   if (type == msg::NegotiateProtocol) {
-    handler = &negotiate;
-  } else if (version_ != 0) {
+    try {
+      negotiate(call, reply);
+    } catch (const Error& e) {
+      reply(e);
+    }
+    return;
+  }
+  Handler* handler = nullptr;
+  if (version_ != 0) {
     if (auto it = handlers_.find(type); it != handlers_.end()) handler = &it->second;
   }
   if (!handler) {

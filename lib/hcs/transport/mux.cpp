@@ -86,6 +86,7 @@ class MuxStream final : public Stream {
 
   void async_read_some(std::span<std::byte> buf, IoHandler handler) override;
   void async_write_some(std::span<const std::byte> buf, IoHandler handler) override;
+  std::size_t try_write_some(std::span<const std::byte> buf) override;
   void shutdown_write() override;
   void close() override;
   asio::any_io_executor get_executor() override { return ex_; }
@@ -372,6 +373,17 @@ void MuxStream::async_write_some(std::span<const std::byte> buf, IoHandler handl
   write_buf_ = buf;
   write_handler_ = std::move(handler);
   if (tx_credit_ > 0) send_data();  // else wait for CREDIT
+}
+
+std::size_t MuxStream::try_write_some(std::span<const std::byte> buf) {
+  // Queued on the carrier at once, as far as credit allows; no completion to run.
+  if (write_handler_ || closed_ || reset_ || peer_closed_ || shut_ || tx_credit_ == 0 || buf.empty()) return 0;
+  auto impl = live();
+  if (!impl) return 0;
+  const auto n = std::min<std::size_t>({buf.size(), tx_credit_, kMaxData});
+  impl->send(FrameType::Data, id_, 0, buf.first(n));
+  tx_credit_ -= uint32_t(n);
+  return n;
 }
 
 void MuxStream::send_data() {

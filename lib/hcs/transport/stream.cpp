@@ -1,6 +1,9 @@
 #include "hcs/transport/stream.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
@@ -40,6 +43,14 @@ void FdStream::async_write_some(std::span<const std::byte> buf, IoHandler handle
   auto self = shared_from_this();
   impl_->desc.async_write_some(asio::const_buffer(buf.data(), buf.size()),
                                [self, handler = std::move(handler)](error_code ec, std::size_t n) { handler(ec, n); });
+}
+
+std::size_t FdStream::try_write_some(std::span<const std::byte> buf) {
+  if (!impl_->desc.is_open()) return 0;
+  ssize_t n;
+  do n = ::write(impl_->desc.native_handle(), buf.data(), buf.size());
+  while (n < 0 && errno == EINTR);
+  return n > 0 ? static_cast<std::size_t>(n) : 0;  // errors surface on the asynchronous path
 }
 
 void FdStream::shutdown_write() {
@@ -110,6 +121,13 @@ std::shared_ptr<WriteQueue> WriteQueue::create(StreamPtr stream, std::function<v
 
 void WriteQueue::send(std::string bytes) {
   if (failed_ || bytes.empty()) return;
+  if (!writing_ && queue_.empty()) {
+    // The common case of a small message on an idle stream: straight to the kernel,
+    // with no asynchronous operation and no completion to run.
+    std::size_t n = stream_->try_write_some(std::as_bytes(std::span(bytes.data(), bytes.size())));
+    if (n == bytes.size()) return;
+    bytes.erase(0, n);
+  }
   pending_ += bytes.size();
   queue_.push_back(std::move(bytes));
   if (!writing_) pump();

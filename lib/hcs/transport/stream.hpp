@@ -26,6 +26,9 @@ class Stream {
   // the end of the stream completes with boost::asio::error::eof.
   virtual void async_read_some(std::span<std::byte> buf, IoHandler handler) = 0;
   virtual void async_write_some(std::span<const std::byte> buf, IoHandler handler) = 0;
+  // Writes what can be written now without blocking, when no write is outstanding;
+  // returns the count (0 when nothing could be, or the stream cannot do this).
+  virtual std::size_t try_write_some(std::span<const std::byte>) { return 0; }
   // Half-close: the peer reads EOF; this side can still read.
   virtual void shutdown_write() = 0;
   // Ends the stream; outstanding operations complete with operation_aborted.
@@ -44,6 +47,7 @@ class FdStream final : public Stream, public std::enable_shared_from_this<FdStre
 
   void async_read_some(std::span<std::byte> buf, IoHandler handler) override;
   void async_write_some(std::span<const std::byte> buf, IoHandler handler) override;
+  std::size_t try_write_some(std::span<const std::byte> buf) override;
   void shutdown_write() override;
   void close() override;
   boost::asio::any_io_executor get_executor() override;
