@@ -279,11 +279,10 @@ void Agent::shutdown(const Call& call, Reply reply, bool forced) {
   server_->flush([this] { stop(); });
 }
 
-void Agent::get_properties(const Call& call, Reply reply) {
+void Agent::get_properties(const Call& call, Reply) {
   schema::decode<schema::GetPropertiesRequest>(call.body);
   if (is_uvm(call)) throw Error(hr::Fail, "getPropertiesV2 is not supported against the UVM");
   throw container_not_found(call.base.container_id);
-  (void)reply;
 }
 
 void Agent::dump_stacks(const Call& call, Reply reply) {

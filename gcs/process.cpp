@@ -196,7 +196,7 @@ void GuestProcess::maybe_finish() {
   if (finished_ || !exited_ || outputs_running_ > 0) return;
   auto self = shared_from_this();  // a waiter may drop the last other reference
   finished_ = true;
-  if (grace_timer_) std::static_pointer_cast<asio::steady_timer>(grace_timer_)->cancel();
+  if (grace_timer_) grace_timer_->cancel();
   close_stdio();
   auto waiters = std::move(waiters_);
   waiters_.clear();

@@ -2,6 +2,7 @@
 // its stdio on pipes or a pty, relayed to streams the host listens on, and waited for.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -52,7 +53,7 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   bool finished_ = false;
   int exit_code_ = 0;
   std::vector<std::function<void(int)>> waiters_;
-  std::shared_ptr<void> grace_timer_;
+  std::shared_ptr<boost::asio::steady_timer> grace_timer_;
 };
 
 // The shell form of an environment map, with PATH defaulted.

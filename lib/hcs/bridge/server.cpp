@@ -26,25 +26,21 @@ void BridgeServer::start() {
   out_ = transport::WriteQueue::create(stream_, [weak](const error_code& ec) {
     if (auto self = weak.lock()) self->finish(ec);
   });
-  std::weak_ptr<BridgeServer> weak2 = shared_from_this();
   FrameReader::Events ev;
-  ev.frame = [weak2](const Header& h, std::string body) {
-    if (auto self = weak2.lock()) self->dispatch(h.type, h.id, std::move(body));
+  ev.frame = [weak](const Header& h, std::string body) {
+    if (auto self = weak.lock()) self->dispatch(h.type, h.id, std::move(body));
   };
-  ev.bad_size = [weak2](const Header& h) {
-    auto self = weak2.lock();
+  ev.bad_size = [weak](const Header& h) {
+    auto self = weak.lock();
     return self && self->on_bad_size(h);
   };
-  ev.end = [weak2](const error_code& ec, std::optional<FrameReader::Events::Partial> partial) {
-    if (auto self = weak2.lock()) self->on_end(ec, partial);
+  ev.end = [weak](const error_code& ec, std::optional<FrameReader::Events::Partial> partial) {
+    if (auto self = weak.lock()) self->on_end(ec, partial);
   };
   reader_ = FrameReader::start(stream_, std::move(ev));
 }
 
-void BridgeServer::close() {
-  if (!closed_) stream_->close();
-  finish(boost::asio::error::operation_aborted);
-}
+void BridgeServer::close() { finish(boost::asio::error::operation_aborted); }
 
 void BridgeServer::flush(std::function<void()> then) { out_->flush(std::move(then)); }
 
