@@ -37,7 +37,13 @@ schema::GcsCapabilities capabilities() {
 }
 
 Agent::Agent(asio::io_context& io, AgentOptions options)
-    : io_(io), options_(std::move(options)), reaper_(io.get_executor()), redial_(io) {}
+    : io_(io),
+      options_(std::move(options)),
+      reaper_(io.get_executor()),
+      storage_(io.get_executor(), options_.storage),
+      containers_(io.get_executor(), reaper_, storage_, options_.containers,
+                  [this](const std::string& id, const std::string& type) { notify_exit(id, type); }),
+      redial_(io) {}
 
 Agent::~Agent() = default;
 
@@ -50,6 +56,7 @@ void Agent::stop() {
     p->signal(SIGKILL);
     p->close_stdio();
   }
+  containers_.kill_all();
   if (server_) server_->close();
   if (conn_) conn_->close();
   io_.stop();
@@ -84,6 +91,7 @@ void Agent::on_connected(hcs::transport::Connection conn) {
   opts.on_close = [this](const hcs::transport::error_code& ec) { on_disconnected(ec); };
   // The host listens on the log port before it negotiates; dial it once per connection.
   opts.on_negotiated = [this, connection = connections_](uint32_t) {
+    flush_notifications();
     if (log_port_connection_ == connection) return;
     log_port_connection_ = connection;
     open_log_port();
@@ -141,7 +149,10 @@ void Agent::register_handlers(hcs::bridge::BridgeServer& s) {
   s.on(msg::ShutdownForced, [this](const Call& c, Reply r) { shutdown(c, std::move(r), true); });
   s.on(msg::GetProperties, [this](const Call& c, Reply r) { get_properties(c, std::move(r)); });
   s.on(msg::DumpStacks, [this](const Call& c, Reply r) { dump_stacks(c, std::move(r)); });
+  s.on(msg::ModifySettings, [this](const Call& c, Reply r) { modify_settings(c, std::move(r)); });
   s.on(msg::Start, [](const Call&, Reply r) { r(Json::object()); });
+  s.on(msg::Create, [this](const Call& c, Reply r) { create_container(c, std::move(r)); });
+  s.on(msg::DeleteContainerState, [this](const Call& c, Reply r) { delete_container_state(c, std::move(r)); });
 }
 
 static bool is_uvm(const Call& call) { return call.base.container_id == hcs::kNullContainerId; }
@@ -150,7 +161,8 @@ static Error container_not_found(const std::string& id) {
   return Error(hr::VmcomputeSystemNotFound, "container " + id + " not found");
 }
 
-std::shared_ptr<GuestProcess> Agent::find_process(uint32_t pid) {
+std::shared_ptr<GuestProcess> Agent::find_process(const Call& call, uint32_t pid) {
+  if (!is_uvm(call)) return containers_.process(call.base.container_id, pid);
   auto it = processes_.find(pid);
   if (it == processes_.end()) throw Error(hr::ErrNotFound, "process " + std::to_string(pid) + " not found");
   return it->second;
@@ -159,7 +171,8 @@ std::shared_ptr<GuestProcess> Agent::find_process(uint32_t pid) {
 void Agent::execute_process(const Call& call, Reply reply) {
   auto req = schema::decode<schema::ExecuteProcessRequest>(call.body);
   const auto& params = req.settings.process_parameters.value;
-  if (!is_uvm(call) && !params.create_in_utility_vm) throw container_not_found(call.base.container_id);
+  const bool external = is_uvm(call) || params.create_in_utility_vm;
+  if (!external && !containers_.has(call.base.container_id)) throw container_not_found(call.base.container_id);
 
   // The guest dials each stdio port before the process starts, so no output is lost.
   const auto& relay = req.settings.vsock_stdio_relay_settings;
@@ -170,19 +183,14 @@ void Agent::execute_process(const Call& call, Reply reply) {
   };
   auto dialing = std::make_shared<Dialing>();
   auto transport = conn_->transport;
-  auto finish = [this, dialing, params, reply]() {
+  auto finish = [this, dialing, call, params, reply]() {
     if (dialing->error) {
       for (auto* s : {&dialing->streams.in, &dialing->streams.out, &dialing->streams.err})
         if (*s) (*s)->close();
       return reply(*dialing->error);
     }
     try {
-      auto proc = GuestProcess::start(io_.get_executor(), reaper_, params, dialing->streams);
-      processes_[proc->pid()] = proc;
-      spdlog::debug("started process {}: {}", proc->pid(), fmt::join(params.command_args, " "));
-      schema::ExecuteProcessResponse resp;
-      resp.process_id = proc->pid();
-      reply(schema::encode(resp));
+      start_process(call, params, std::move(dialing->streams), reply);
     } catch (const Error& e) {
       reply(e);
     }
@@ -190,7 +198,10 @@ void Agent::execute_process(const Call& call, Reply reply) {
   std::vector<std::pair<uint32_t, StreamPtr*>> ports;
   if (relay.std_in) ports.emplace_back(relay.std_in, &dialing->streams.in);
   if (relay.std_out) ports.emplace_back(relay.std_out, &dialing->streams.out);
-  if (relay.std_err && !params.emulate_console) ports.emplace_back(relay.std_err, &dialing->streams.err);
+  // A tty has one output; for a container process the OCI process says so.
+  const bool tty = params.emulate_console || (!external && params.oci_process.is_object() &&
+                                              params.oci_process.value("terminal", false));
+  if (relay.std_err && !tty) ports.emplace_back(relay.std_err, &dialing->streams.err);
   if (ports.empty()) return finish();
   dialing->left = static_cast<int>(ports.size());
   for (auto [port, slot] : ports) {
@@ -204,9 +215,22 @@ void Agent::execute_process(const Call& call, Reply reply) {
   }
 }
 
+void Agent::start_process(const Call& call, const schema::ProcessParameters& params, StdioStreams streams,
+                          Reply reply) {
+  if (!is_uvm(call) && !params.create_in_utility_vm)
+    return containers_.execute(call.base.container_id, params, std::move(streams), reply);
+  auto proc = GuestProcess::start(io_.get_executor(), reaper_, params, std::move(streams));
+  processes_[proc->pid()] = proc;
+  spdlog::debug("started process {}: {}", proc->pid(), fmt::join(params.command_args, " "));
+  schema::ExecuteProcessResponse resp;
+  resp.process_id = proc->pid();
+  reply(schema::encode(resp));
+}
+
 void Agent::wait_for_process(const Call& call, Reply reply) {
   auto req = schema::decode<schema::WaitForProcessRequest>(call.body);
-  auto proc = find_process(req.process_id);
+  auto proc = find_process(call, req.process_id);
+  const bool external = is_uvm(call);
   auto answered = std::make_shared<bool>(false);
   std::shared_ptr<asio::steady_timer> timer;
   if (req.timeout_in_ms != schema::kInfiniteTimeout) {
@@ -218,11 +242,11 @@ void Agent::wait_for_process(const Call& call, Reply reply) {
                   "timed out after " + std::to_string(ms) + " ms waiting for process " + std::to_string(pid)));
     });
   }
-  proc->on_finished([this, answered, timer, reply, pid = req.process_id](int code) {
+  proc->on_finished([this, answered, timer, reply, external, pid = req.process_id](int code) {
     if (timer) timer->cancel();
     if (*answered) return;
     *answered = true;
-    processes_.erase(pid);  // the host has its exit code: nothing more to keep
+    if (external) processes_.erase(pid);  // the host has its exit code: nothing more to keep
     schema::WaitForProcessResponse resp;
     resp.exit_code = static_cast<uint32_t>(code);
     reply(schema::encode(resp));
@@ -252,7 +276,11 @@ static int signal_from_options(const Json& options) {
 void Agent::signal_process(const Call& call, Reply reply) {
   auto req = schema::decode<schema::SignalProcessRequest>(call.body);
   int sig = signal_from_options(req.options);
-  auto proc = find_process(req.process_id);
+  if (!is_uvm(call)) {
+    containers_.signal(call.base.container_id, req.process_id, sig);
+    return reply(Json::object());
+  }
+  auto proc = find_process(call, req.process_id);
   if (!proc->signal(sig))
     throw Error(hr::ErrNotFound, "process " + std::to_string(req.process_id) + " has already exited");
   reply(Json::object());
@@ -260,13 +288,16 @@ void Agent::signal_process(const Call& call, Reply reply) {
 
 void Agent::resize_console(const Call& call, Reply reply) {
   auto req = schema::decode<schema::ResizeConsoleRequest>(call.body);
-  find_process(req.process_id)->resize(req.height, req.width);
+  find_process(call, req.process_id)->resize(req.height, req.width);
   reply(Json::object());
 }
 
 void Agent::shutdown(const Call& call, Reply reply, bool forced) {
   schema::decode<schema::Request>(call.body);
-  if (!is_uvm(call)) throw container_not_found(call.base.container_id);
+  if (!is_uvm(call)) {
+    containers_.shutdown(call.base.container_id, forced);
+    return reply(Json::object());
+  }
   spdlog::info("{} shutdown of the utility VM requested", forced ? "forced" : "graceful");
   for (auto& [pid, p] : processes_) p->signal(forced ? SIGKILL : SIGTERM);
   if (options_.poweroff) {
@@ -279,10 +310,12 @@ void Agent::shutdown(const Call& call, Reply reply, bool forced) {
   server_->flush([this] { stop(); });
 }
 
-void Agent::get_properties(const Call& call, Reply) {
-  schema::decode<schema::GetPropertiesRequest>(call.body);
+void Agent::get_properties(const Call& call, Reply reply) {
+  auto req = schema::decode<schema::GetPropertiesRequest>(call.body);
   if (is_uvm(call)) throw Error(hr::Fail, "getPropertiesV2 is not supported against the UVM");
-  throw container_not_found(call.base.container_id);
+  schema::GetPropertiesResponse resp;
+  resp.properties.value = containers_.properties(call.base.container_id, req.query.value.property_types);
+  reply(schema::encode(resp));
 }
 
 void Agent::dump_stacks(const Call& call, Reply reply) {
@@ -308,6 +341,57 @@ void Agent::dump_stacks(const Call& call, Reply reply) {
   schema::DumpStacksResponse resp;
   resp.guest_stacks = std::move(out);
   reply(schema::encode(resp));
+}
+
+void Agent::modify_settings(const Call& call, Reply reply) {
+  auto req = schema::decode<schema::ModifySettingsRequest>(call.body);
+  const auto& r = req.request;
+  const std::string type = r.request_type.empty() ? "Add" : r.request_type;
+  if (!is_uvm(call)) {
+    if (r.resource_type != "ContainerConstraints")
+      throw Error(hr::ErrInvalidArg, "the ResourceType \"" + r.resource_type + "\" is not supported for containers");
+    if (type != "Update") throw Error(hr::ErrInvalidArg, "the RequestType \"" + type + "\" is not supported");
+    if (!r.settings.is_object()) throw Error(hr::VmcomputeInvalidJSON, "ContainerConstraints settings must be an object");
+    return containers_.update(call.base.container_id, r.settings.value("Linux", Json()), reply);
+  }
+  // An overlay a container still runs on cannot go away under it.
+  if (r.resource_type == "CombinedLayers" && type == "Remove" && r.settings.is_object() &&
+      r.settings.value("ContainerRootPath", Json()).is_string() &&
+      containers_.rootfs_in_use(r.settings["ContainerRootPath"].get<std::string>()))
+    throw Error(hr::VmcomputeInvalidState,
+                "the layers at " + r.settings["ContainerRootPath"].get<std::string>() + " are in use by a running container");
+  storage_.modify(r, [reply](hcs::Result<void> res) {
+    if (!res.ok()) return reply(res.error());
+    reply(Json::object());
+  });
+}
+
+void Agent::create_container(const Call& call, Reply reply) {
+  auto req = schema::decode<schema::ContainerCreateRequest>(call.body);
+  if (is_uvm(call)) throw Error(hr::ErrInvalidArg, "cannot create a container with the null id");
+  containers_.create(call.base.container_id, req.container_config.value, reply);
+}
+
+void Agent::delete_container_state(const Call& call, Reply reply) {
+  schema::decode<schema::Request>(call.body);
+  if (is_uvm(call)) throw Error(hr::ErrInvalidArg, "cannot delete the state of the null container");
+  containers_.remove(call.base.container_id, reply);
+}
+
+void Agent::notify_exit(const std::string& id, const std::string& type) {
+  schema::ContainerNotification n;
+  n.base.container_id = id;
+  n.type = type;
+  n.operation = "None";
+  pending_notifications_.push_back(schema::encode(n));
+  flush_notifications();
+}
+
+void Agent::flush_notifications() {
+  // Held while no host is there to hear them, as hcsshim's guest does.
+  if (!server_ || server_->closed() || server_->negotiated_version() == 0) return;
+  for (auto& n : pending_notifications_) server_->notify(msg::ContainerNotification, n);
+  pending_notifications_.clear();
 }
 
 }  // namespace gcs

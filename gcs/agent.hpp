@@ -11,7 +11,9 @@
 #include "hcs/bridge/server.hpp"
 #include "hcs/core/process.hpp"
 #include "hcs/transport/address.hpp"
+#include "containers.hpp"
 #include "process.hpp"
+#include "storage.hpp"
 
 namespace gcs {
 
@@ -19,6 +21,8 @@ struct AgentOptions {
   hcs::transport::Address address;
   bool poweroff = true;  // a null-container shutdown powers the VM off; false: the gcs exits
   std::chrono::milliseconds redial_interval{100};
+  StorageOptions storage;
+  ContainerOptions containers;
 };
 
 class Agent {
@@ -44,11 +48,22 @@ class Agent {
   void shutdown(const hcs::bridge::Call& call, hcs::bridge::Reply reply, bool forced);
   void get_properties(const hcs::bridge::Call& call, hcs::bridge::Reply reply);
   void dump_stacks(const hcs::bridge::Call& call, hcs::bridge::Reply reply);
-  std::shared_ptr<GuestProcess> find_process(uint32_t pid);
+  void modify_settings(const hcs::bridge::Call& call, hcs::bridge::Reply reply);
+  void create_container(const hcs::bridge::Call& call, hcs::bridge::Reply reply);
+  void delete_container_state(const hcs::bridge::Call& call, hcs::bridge::Reply reply);
+  void start_process(const hcs::bridge::Call& call, const hcs::schema::ProcessParameters& params, StdioStreams streams,
+                     hcs::bridge::Reply reply);
+  // Sends a container's exit notification now, or after the next negotiation.
+  void notify_exit(const std::string& id, const std::string& type);
+  void flush_notifications();
+  std::shared_ptr<GuestProcess> find_process(const hcs::bridge::Call& call, uint32_t pid);
 
   boost::asio::io_context& io_;
   AgentOptions options_;
   hcs::Reaper reaper_;
+  Storage storage_;
+  Containers containers_;
+  std::vector<hcs::Json> pending_notifications_;
   boost::asio::steady_timer redial_;
   std::shared_ptr<hcs::bridge::BridgeServer> server_;
   std::optional<hcs::transport::Connection> conn_;

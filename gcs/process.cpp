@@ -52,121 +52,145 @@ static std::vector<std::string> command_of(const hcs::schema::ProcessParameters&
   return args;
 }
 
+void GuestProcess::open_pty(const std::vector<int32_t>& console_size) {
+  UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master || ::grantpt(master.get()) != 0 || ::unlockpt(master.get()) != 0) hcs::throw_errno("posix_openpt");
+  char name[64];
+  if (::ptsname_r(master.get(), name, sizeof name) != 0) hcs::throw_errno("ptsname");
+  UniqueFd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave) hcs::throw_errno(std::string("open ") + name);
+  if (console_size.size() == 2) {
+    winsize ws{};
+    ws.ws_row = static_cast<unsigned short>(console_size[0]);
+    ws.ws_col = static_cast<unsigned short>(console_size[1]);
+    ::ioctl(master.get(), TIOCSWINSZ, &ws);
+  }
+  child_ends_[0] = std::move(slave);
+  set_console(std::move(master));
+}
+
+void GuestProcess::set_console(UniqueFd master) {
+  int dup_fd = ::fcntl(master.get(), F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) hcs::throw_errno("dup pty master");
+  pty_master_ = std::move(master);
+  auto tty = FdStream::adopt(ex_, UniqueFd(dup_fd), FdStream::Kind::Tty);
+  ends_[0] = ends_[1] = tty;
+  streams_.push_back(tty);
+}
+
+std::shared_ptr<GuestProcess> GuestProcess::prepare(asio::any_io_executor ex, bool tty, Pipes pipes) {
+  auto proc = std::shared_ptr<GuestProcess>(new GuestProcess(ex));
+  if (tty) return proc;
+  if (pipes.in) {
+    auto p = hcs::make_pipe();
+    proc->child_ends_[0] = std::move(p.read);
+    proc->ends_[0] = FdStream::adopt(ex, std::move(p.write), FdStream::Kind::Pipe);
+  }
+  for (int i : {1, 2}) {
+    if (!(i == 1 ? pipes.out : pipes.err)) continue;
+    auto p = hcs::make_pipe();
+    proc->child_ends_[i] = std::move(p.write);
+    proc->ends_[i] = FdStream::adopt(ex, std::move(p.read), FdStream::Kind::Pipe);
+  }
+  for (auto& e : proc->ends_)
+    if (e) proc->streams_.push_back(e);
+  return proc;
+}
+
 std::shared_ptr<GuestProcess> GuestProcess::start(asio::any_io_executor ex, hcs::Reaper& reaper,
                                                   const hcs::schema::ProcessParameters& params, StdioStreams stdio) {
-  auto proc = std::shared_ptr<GuestProcess>(new GuestProcess());
   hcs::SpawnOptions opts;
   opts.argv = command_of(params);
   opts.env = environment_strings(params.environment);
   opts.cwd = params.working_directory.empty() ? "/" : params.working_directory;
   opts.new_session = true;
 
-  // Our ends of the child's stdio, as streams.
-  StreamPtr child_in, child_out, child_err;
-  UniqueFd slave;
-  std::vector<UniqueFd> child_ends;  // closed in the parent once spawned
-  if (params.emulate_console) {
-    UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
-    if (!master || ::grantpt(master.get()) != 0 || ::unlockpt(master.get()) != 0) hcs::throw_errno("posix_openpt");
-    char name[64];
-    if (::ptsname_r(master.get(), name, sizeof name) != 0) hcs::throw_errno("ptsname");
-    slave.reset(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
-    if (!slave) hcs::throw_errno(std::string("open ") + name);
-    if (params.console_size.size() == 2) {
-      winsize ws{};
-      ws.ws_row = static_cast<unsigned short>(params.console_size[0]);
-      ws.ws_col = static_cast<unsigned short>(params.console_size[1]);
-      ::ioctl(master.get(), TIOCSWINSZ, &ws);
-    }
-    opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = slave.get();
-    opts.controlling_tty = true;
-    int dup_fd = ::fcntl(master.get(), F_DUPFD_CLOEXEC, 0);
-    if (dup_fd < 0) hcs::throw_errno("dup pty master");
-    proc->pty_master_ = std::move(master);
-    auto tty = FdStream::adopt(ex, UniqueFd(dup_fd), FdStream::Kind::Tty);
-    child_in = child_out = tty;
-    proc->streams_.push_back(tty);
-  } else {
-    if (stdio.in) {
-      auto p = hcs::make_pipe();
-      opts.stdin_fd = p.read.get();
-      child_ends.push_back(std::move(p.read));
-      child_in = FdStream::adopt(ex, std::move(p.write), FdStream::Kind::Pipe);
-    }
-    if (stdio.out) {
-      auto p = hcs::make_pipe();
-      opts.stdout_fd = p.write.get();
-      child_ends.push_back(std::move(p.write));
-      child_out = FdStream::adopt(ex, std::move(p.read), FdStream::Kind::Pipe);
-    }
-    if (stdio.err) {
-      auto p = hcs::make_pipe();
-      opts.stderr_fd = p.write.get();
-      child_ends.push_back(std::move(p.write));
-      child_err = FdStream::adopt(ex, std::move(p.read), FdStream::Kind::Pipe);
-    }
-    for (auto* s : {&child_in, &child_out, &child_err})
-      if (*s) proc->streams_.push_back(*s);
-  }
-  for (auto* s : {&stdio.in, &stdio.out, &stdio.err})
-    if (*s) proc->streams_.push_back(*s);
-
+  std::shared_ptr<GuestProcess> proc;
   try {
-    proc->child_ = hcs::spawn(opts);
+    if (params.emulate_console) {
+      proc = prepare(ex, true, {});
+      proc->open_pty(params.console_size);
+      opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = proc->child_fd(0);
+      opts.controlling_tty = true;
+    } else {
+      proc = prepare(ex, false, {bool(stdio.in), bool(stdio.out), bool(stdio.err)});
+      opts.stdin_fd = proc->child_fd(0);
+      opts.stdout_fd = proc->child_fd(1);
+      opts.stderr_fd = proc->child_fd(2);
+    }
+    proc->connect(std::move(stdio));
+    proc->adopt(hcs::spawn(opts), reaper);
   } catch (...) {
-    for (auto& s : proc->streams_) s->close();
+    for (auto* s : {&stdio.in, &stdio.out, &stdio.err})
+      if (*s) (*s)->close();
+    if (proc) proc->close_stdio();
     throw;
   }
-  slave.reset();
-  child_ends.clear();
+  return proc;
+}
 
-  std::weak_ptr<GuestProcess> weak = proc;
-  if (stdio.in && child_in) {
-    hcs::transport::relay(stdio.in, child_in, [weak](const hcs::transport::error_code&) {
-      // Host stdin is done: on a tty, end of input is ^D, not a close.
-      auto self = weak.lock();
-      if (self && self->pty_master_) {
-        static const std::byte eot{4};
-        hcs::transport::async_write_all(self->streams_.front(), std::span(&eot, 1), [](auto&&...) {});
+void GuestProcess::drain(const StreamPtr& from) {
+  // Nobody reads this output: consume it so the process cannot block on a full pipe.
+  ++outputs_running_;
+  std::weak_ptr<GuestProcess> weak = shared_from_this();
+  auto sink = std::make_shared<std::vector<std::byte>>(4096);
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [weak, sink, step, from]() {
+    from->async_read_some(*sink, [weak, step](const hcs::transport::error_code& ec, std::size_t) {
+      if (ec) {
+        if (auto self = weak.lock()) self->relay_done();
+        *step = nullptr;
+        return;
       }
+      (*step)();
     });
+  };
+  (*step)();
+}
+
+void GuestProcess::connect(StdioStreams host) {
+  for (auto* s : {&host.in, &host.out, &host.err})
+    if (*s) streams_.push_back(*s);
+  std::weak_ptr<GuestProcess> weak = shared_from_this();
+  if (ends_[0]) {
+    if (host.in) {
+      hcs::transport::relay(host.in, ends_[0], [weak](const hcs::transport::error_code&) {
+        // Host stdin is done: on a tty, end of input is ^D, not a close.
+        auto self = weak.lock();
+        if (self && self->pty_master_) {
+          static const std::byte eot{4};
+          hcs::transport::async_write_all(self->ends_[0], std::span(&eot, 1), [](auto&&...) {});
+        }
+      });
+    } else if (!pty_master_) {
+      ends_[0]->close();  // no input: the process sees EOF
+    }
   }
-  auto start_output = [&](const StreamPtr& from, const StreamPtr& to) {
-    if (!from || !to) return;
-    ++proc->outputs_running_;
+  auto output = [&](const StreamPtr& from, const StreamPtr& to) {
+    if (!from) return;
+    if (!to) return drain(from);
+    ++outputs_running_;
     hcs::transport::relay(from, to, [weak](const hcs::transport::error_code& ec) {
       if (ec && ec != asio::error::operation_aborted) spdlog::debug("stdio relay ended: {}", ec.message());
       if (auto self = weak.lock()) self->relay_done();
     });
   };
-  start_output(child_out, stdio.out);
-  start_output(child_err, stdio.err);
-  if (proc->pty_master_ && !stdio.out) {
-    // Nobody reads the terminal: drain it so the process cannot block on output.
-    ++proc->outputs_running_;
-    auto sink = std::make_shared<std::vector<std::byte>>(4096);
-    auto drain = std::make_shared<std::function<void()>>();
-    *drain = [weak, sink, drain, tty = child_out]() {
-      tty->async_read_some(*sink, [weak, drain](const hcs::transport::error_code& ec, std::size_t) {
-        if (ec) {
-          if (auto self = weak.lock()) self->relay_done();
-          *drain = nullptr;
-          return;
-        }
-        (*drain)();
-      });
-    };
-    (*drain)();
-  }
+  output(ends_[1], host.out);
+  if (!pty_master_) output(ends_[2], host.err);
+}
 
-  reaper.watch(proc->child_, [weak, ex](hcs::ExitStatus st) {
+void GuestProcess::adopt(hcs::Child child, hcs::Reaper& reaper) {
+  child_ = std::move(child);
+  for (auto& e : child_ends_) e.reset();
+  std::weak_ptr<GuestProcess> weak = shared_from_this();
+  reaper.watch(child_, [weak, ex = ex_](hcs::ExitStatus st) {
     auto self = weak.lock();
     if (!self) return;
     self->exited_ = true;
     self->exit_code_ = st.code();
     spdlog::debug("process {} exited with {}", self->pid(), self->exit_code_);
-    // A pty keeps the slave side alive in no one once the process is gone; closing
-    // our copy of the master lets the output relay see the end.
+    // A daemonised grandchild can hold the output open for ever; the exit code must
+    // not wait for it longer than the grace period.
     auto timer = std::make_shared<asio::steady_timer>(ex, kOutputGrace);
     self->grace_timer_ = timer;
     timer->async_wait([weak](const hcs::transport::error_code& ec) {
@@ -178,7 +202,6 @@ std::shared_ptr<GuestProcess> GuestProcess::start(asio::any_io_executor ex, hcs:
     });
     self->maybe_finish();
   });
-  return proc;
 }
 
 GuestProcess::~GuestProcess() { close_stdio(); }

@@ -22,7 +22,7 @@ function __uvmctl_at
                 set -a plain $w
         end
         # Stop at the verb: what follows belongs to it.
-        if test "$plain" = "gcs exec"
+        if test "$plain" = "gcs exec"; or test "$plain" = "gcs run"
             break
         end
     end
@@ -85,6 +85,7 @@ complete -c uvmctl -n '__uvmctl_at' -a gcs -d 'Talk to a gcs directly (the guest
 # uvmctl gcs
 complete -c uvmctl -n '__uvmctl_at gcs' -s h -l help -d 'Print help and exit'
 complete -c uvmctl -n '__uvmctl_at gcs' -a exec -d 'Wait for a gcs to dial in and run a command through it'
+complete -c uvmctl -n '__uvmctl_at gcs' -a run -d 'Wait for a gcs to dial in and run an OCI bundle as a container'
 
 # uvmctl gcs exec
 set -l exec_opts '__uvmctl_at gcs exec; and not __uvmctl_exec_has_command'
@@ -97,3 +98,18 @@ complete -c uvmctl -n $exec_opts -s e -l env -x -d 'KEY=VALUE for the process en
 complete -c uvmctl -n $exec_opts -l timeout -x -d 'Seconds to wait for the gcs to connect'
 complete -c uvmctl -n $exec_opts -l guest-log -d 'Copy the guest agent log (port 109) to stderr'
 complete -c uvmctl -n '__uvmctl_at gcs exec' -a '(__uvmctl_complete_command)'
+
+# uvmctl gcs run (after "--" come the container's own command and arguments)
+set -l run_opts '__uvmctl_at gcs run; and not contains -- -- (commandline -opc)'
+complete -c uvmctl -n $run_opts -s h -l help -d 'Print help and exit'
+complete -c uvmctl -n $run_opts -l listen -x -a '(__hcskit_address host)' -d 'Where the gcs dials in'
+complete -c uvmctl -n $run_opts -l bundle -x -a '(__fish_complete_directories)' -d 'The OCI bundle directory'
+complete -c uvmctl -n $run_opts -l id -x -d 'Container id'
+complete -c uvmctl -n $run_opts -l layer -x -d 'Read-only layer, a guest path (first on top)'
+complete -c uvmctl -n $run_opts -l scratch -x -d 'Scratch directory in the guest'
+complete -c uvmctl -n $run_opts -s i -l interactive -d 'Relay stdin to the container'
+complete -c uvmctl -n $run_opts -s t -l tty -d 'Give the container a terminal'
+complete -c uvmctl -n $run_opts -s e -l env -x -d 'KEY=VALUE for the container environment'
+complete -c uvmctl -n $run_opts -l timeout -x -d 'Seconds to wait for the gcs to connect'
+complete -c uvmctl -n $run_opts -l stop-timeout -x -d 'Seconds a graceful shutdown may take'
+complete -c uvmctl -n $run_opts -l guest-log -d 'Copy the guest agent log (port 109) to stderr'

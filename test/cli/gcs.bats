@@ -6,7 +6,8 @@ load helpers
 @test "gcs --help names every option" {
   run "$GCS" --help
   assert_success
-  for opt in --transport --log-level --log-format --no-poweroff --version; do
+  for opt in --transport --log-level --log-format --root --runtime --cgroup-parent --scsi-devices --dev-dir \
+      --no-poweroff --version; do
     assert_output --partial -- "$opt"
   done
 }
@@ -27,6 +28,12 @@ load helpers
   assert_equal "$status" 1
   run "$GCS" --no-such-flag
   assert_equal "$status" 2
+}
+
+@test "gcs rejects an unknown runtime" {
+  run "$GCS" --runtime docker --transport unix:/tmp/x
+  assert_equal "$status" 1
+  assert_output --partial "unknown OCI runtime 'docker'"
 }
 
 @test "gcs keeps re-dialling until a host listens, then serves it" {

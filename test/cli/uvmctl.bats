@@ -57,6 +57,13 @@ load helpers
   assert_output "1 two /tmp"
 }
 
+@test "gcs exec -e right before -- leaves the command's own flags alone" {
+  start_gcs "unix:$TMP/g.sock"
+  run "$UVMCTL" gcs exec --listen "unix:$TMP/g.sock" -e A=1 -- sh -c 'echo $A'
+  assert_success
+  assert_output "1"
+}
+
 @test "gcs exec -t gives the process a terminal" {
   start_gcs "unix:$TMP/g.sock"
   run "$UVMCTL" gcs exec --listen "unix:$TMP/g.sock" -t -- sh -c 'test -t 1 && echo tty'

@@ -34,6 +34,7 @@ Gcs::~Gcs() {
 void Gcs::start_gcs() {
   hcs::SpawnOptions o;
   o.argv = {GCS_BIN, "--transport", address.str(), "--no-poweroff", "--log-level", "debug"};
+  o.argv.insert(o.argv.end(), gcs_args.begin(), gcs_args.end());
   int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   o.stderr_fd = log;
   o.die_with_parent = true;
@@ -109,7 +110,10 @@ ProcessResult Gcs::run(std::shared_ptr<hcs::bridge::GuestConnection> guest, std:
   p.create_std_out_pipe = true;
   p.create_std_err_pipe = !tty;
   p.emulate_console = tty;
-  auto proc = start(guest, p);
+  return finish(start(guest, p), std::move(input));
+}
+
+ProcessResult Gcs::finish(std::shared_ptr<hcs::bridge::GuestProcess> proc, std::optional<std::string> input) {
   auto keep_input = std::make_shared<std::string>(input.value_or(""));
   if (input) {
     hcs::transport::async_write_all(proc->stdin_stream(), std::as_bytes(std::span(keep_input->data(), keep_input->size())),
@@ -118,7 +122,8 @@ ProcessResult Gcs::run(std::shared_ptr<hcs::bridge::GuestConnection> guest, std:
                                     });
   }
   Collector out, err;
-  out.start(proc->stdout_stream());
+  if (proc->stdout_stream()) out.start(proc->stdout_stream());
+  else out.done = true;
   if (proc->stderr_stream()) err.start(proc->stderr_stream());
   else err.done = true;
   std::optional<hcs::Result<uint32_t>> code;

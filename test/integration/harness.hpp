@@ -68,6 +68,8 @@ class Gcs {
                     std::optional<std::string> input = std::nullopt, bool tty = false);
   std::shared_ptr<hcs::bridge::GuestProcess> start(std::shared_ptr<hcs::bridge::GuestConnection> guest,
                                                    hcs::schema::ProcessParameters params);
+  // Feeds `input` (then EOF) and collects the output and exit code of a started process.
+  ProcessResult finish(std::shared_ptr<hcs::bridge::GuestProcess> proc, std::optional<std::string> input = std::nullopt);
   // Reads a stream to its end.
   std::string read_all(const hcs::transport::StreamPtr& s);
 
@@ -77,6 +79,7 @@ class Gcs {
   std::unique_ptr<hcs::transport::HostListener> listener;
   hcs::Child gcs;
   std::string log_path;
+  std::vector<std::string> gcs_args;  // more flags for the gcs, set before start_gcs()
 };
 
 // Collects a stream into a string in the background.

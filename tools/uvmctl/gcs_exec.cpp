@@ -22,6 +22,7 @@ void add_gcs_exec(CLI::App& gcs, Globals& globals, int& exit_code) {
   cmd->add_option("-w,--cwd", flags->cwd, "working directory in the guest")->capture_default_str();
   cmd->add_option("-e,--env", flags->env, "KEY=VALUE for the process's environment (repeatable)")
       ->expected(1)
+      ->allow_extra_args(false)  // else CLI11 swallows the "--" that ends the options
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--timeout", flags->timeout_s, "seconds to wait for the gcs to connect")->capture_default_str();
   cmd->add_flag("--guest-log", flags->guest_log, "copy the gcs's log (its port 109) to stderr");

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   auto* gcs = app.add_subcommand("gcs", "talk to a gcs directly (the guest agent dials in)");
   gcs->require_subcommand(1);
   uvmctl::add_gcs_exec(*gcs, globals, exit_code);
+  uvmctl::add_gcs_run(*gcs, globals, exit_code);
 
   if (auto rc = hcs::cli::parse(app, argc, argv)) return *rc;
   return exit_code;

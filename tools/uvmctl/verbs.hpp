@@ -14,5 +14,7 @@ struct Globals {
 
 // `uvmctl gcs exec`: run a command through a gcs that dials in.
 void add_gcs_exec(CLI::App& gcs, Globals& globals, int& exit_code);
+// `uvmctl gcs run`: run an OCI bundle as a container through a gcs that dials in.
+void add_gcs_run(CLI::App& gcs, Globals& globals, int& exit_code);
 
 }  // namespace uvmctl

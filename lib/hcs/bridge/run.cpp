@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <optional>
 #include <spdlog/spdlog.h>
 
 #include "hcs/bridge/guest_connection.hpp"
@@ -20,163 +20,221 @@ using transport::error_code;
 using transport::FdStream;
 using transport::StreamPtr;
 
-namespace {
-
-// One run: every piece of state the callbacks share.
-struct Run {
+// Everything the session's callbacks share. Members are destroyed in reverse order:
+// the guards restore the caller's fds and terminal after the loop is gone.
+struct GuestSession::Impl {
+  SessionOptions opts;
+  FdFlagsGuard in_flags, out_flags, err_flags;
+  std::optional<RawTerminal> raw;
   asio::io_context io{1};
-  const RunOptions& opts;
   std::optional<Error> error;
-  std::optional<uint32_t> exit_code;
-  int outputs = 0;  // output relays still running
   std::shared_ptr<GuestConnection> guest;
-  std::shared_ptr<GuestProcess> process;
+  std::shared_ptr<GuestProcess> attached;
+  std::function<void(int)> signal_handler;
+  std::unique_ptr<transport::HostListener> listener;
   std::unique_ptr<transport::Listener> log_listener;
   asio::signal_set signals{io};
   asio::steady_timer connect_timer{io};
   asio::steady_timer progress_timer{io};
 
-  explicit Run(const RunOptions& o) : opts(o) {}
+  explicit Impl(const SessionOptions& o)
+      : opts(o), in_flags(o.in_fd), out_flags(o.out_fd), err_flags(o.err_fd) {
+    if (o.tty && o.stdin_open) raw.emplace(o.in_fd);
+  }
 
   void fail(Error e) {
     if (!error) error = std::move(e);
     io.stop();
   }
-  void maybe_done() {
-    if (exit_code && outputs == 0) io.stop();
-  }
+
   StreamPtr local(int fd) {
     int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (copy < 0) throw_errno("dup");
     return FdStream::adopt(io.get_executor(), UniqueFd(copy), FdStream::Kind::Pipe);
   }
 
-  void forward_log(const StreamPtr& s) {
-    transport::relay(s, local(opts.err_fd), [](const error_code&) {});
-  }
-
-  void on_connection(transport::Connection conn) {
+  void on_connection(transport::Connection conn, std::function<void(std::shared_ptr<GuestConnection>)> on_ready) {
     connect_timer.cancel();
     progress_timer.cancel();
     if (opts.forward_guest_log) {
       try {
         log_listener = conn.transport->listen(transport::kLogPort);
         log_listener->async_accept([this](const error_code& ec, StreamPtr s) {
-          if (!ec) forward_log(s);
+          if (!ec) transport::relay(s, local(opts.err_fd), [](const error_code&) {});
         });
       } catch (const Error& e) {
         spdlog::debug("not forwarding the guest log: {}", e.text());
       }
     }
     GuestConnection::Options gopts;
-    GuestConnection::async_open(std::move(conn), gopts, [this](Result<std::shared_ptr<GuestConnection>> r) {
-      if (!r.ok()) return fail(r.error());
-      guest = r.value();
-      start_process();
-    });
-  }
-
-  void start_process() {
-    schema::ProcessParameters p;
-    p.command_args = opts.args;
-    p.working_directory = opts.cwd;
-    p.environment = opts.env;
-    p.emulate_console = opts.tty;
-    p.create_std_in_pipe = opts.stdin_open;
-    p.create_std_out_pipe = true;
-    p.create_std_err_pipe = !opts.tty;
-    if (opts.tty) {
-      auto size = terminal_size(opts.in_fd);
-      if (!size) size = terminal_size(opts.out_fd);
-      if (size) p.console_size = {size->first, size->second};
-    }
-    guest->async_create_process(std::move(p), [this](Result<std::shared_ptr<GuestProcess>> r) {
-      if (!r.ok()) return fail(r.error());
-      process = r.value();
-      attach();
-    });
-  }
-
-  void attach() {
-    try {
-      if (process->stdin_stream()) transport::relay(local(opts.in_fd), process->stdin_stream(), [](const error_code&) {});
-      for (auto [from, fd] : {std::pair{process->stdout_stream(), opts.out_fd}, {process->stderr_stream(), opts.err_fd}}) {
-        if (!from) continue;
-        ++outputs;
-        transport::relay(from, local(fd), [this](const error_code&) {
-          --outputs;
-          maybe_done();
-        });
-      }
-    } catch (const Error& e) {
-      return fail(e);
-    }
-    signals.add(SIGINT);
-    signals.add(SIGTERM);
-    if (opts.tty) signals.add(SIGWINCH);
-    watch_signals();
-    process->async_wait([this](Result<uint32_t> r) {
-      if (!r.ok()) return fail(r.error().wrapped("wait for process " + std::to_string(process->pid())));
-      exit_code = r.value();
-      maybe_done();
-    });
+    GuestConnection::async_open(std::move(conn), gopts,
+                                [this, on_ready = std::move(on_ready)](Result<std::shared_ptr<GuestConnection>> r) {
+                                  if (!r.ok()) return fail(r.error());
+                                  guest = r.value();
+                                  on_ready(guest);
+                                });
   }
 
   void watch_signals() {
     signals.async_wait([this](const error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGWINCH) {
-        if (auto size = terminal_size(opts.in_fd))
-          process->async_resize(size->first, size->second, [](Result<Json>) {});
+        resize();
+      } else if (signal_handler) {
+        signal_handler(sig);
       } else {
-        // Passed on, so that ^C or a kill of this command reaches the guest process.
-        process->async_signal(sig, [](Result<Json>) {});
+        fail(Error(hr::Fail, std::string("interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM")));
       }
       watch_signals();
     });
   }
+
+  void resize() {
+    if (!attached) return;
+    if (auto size = hcs::terminal_size(opts.in_fd)) attached->async_resize(size->first, size->second, [](Result<Json>) {});
+  }
 };
 
-}  // namespace
+GuestSession::GuestSession(const SessionOptions& options) : impl_(std::make_unique<Impl>(options)) {
+  impl_->listener = std::make_unique<transport::HostListener>(impl_->io.get_executor(), options.listen);
+}
 
-int run_guest_command(const RunOptions& options) {
-  if (options.args.empty()) throw Error(hr::ErrInvalidArg, "no command to run");
-  FdFlagsGuard in_flags(options.in_fd), out_flags(options.out_fd), err_flags(options.err_fd);
-  std::optional<RawTerminal> raw;
-  if (options.tty && options.stdin_open) raw.emplace(options.in_fd);
+GuestSession::~GuestSession() = default;
 
-  Run run(options);
-  transport::HostListener listener(run.io.get_executor(), options.listen);
-  run.connect_timer.expires_after(options.connect_timeout);
-  run.connect_timer.async_wait([&](const error_code& ec) {
+asio::any_io_executor GuestSession::get_executor() { return impl_->io.get_executor(); }
+
+void GuestSession::run(std::function<void(std::shared_ptr<GuestConnection>)> on_ready) {
+  auto& s = *impl_;
+  const auto& o = s.opts;
+  s.signals.add(SIGINT);
+  s.signals.add(SIGTERM);
+  if (o.tty) s.signals.add(SIGWINCH);
+  s.watch_signals();
+  s.connect_timer.expires_after(o.connect_timeout);
+  s.connect_timer.async_wait([&s, &o](const error_code& ec) {
     if (!ec)
-      run.fail(Error(hr::VmcomputeTimeout, "no gcs connected to " + options.listen.str() + " within " +
-                                               std::to_string(options.connect_timeout.count() / 1000) + " s"));
+      s.fail(Error(hr::VmcomputeTimeout, "no gcs connected to " + o.listen.str() + " within " +
+                                             std::to_string(o.connect_timeout.count() / 1000) + " s"));
   });
   // A person at a terminal is told what a silent wait is for.
-  if (::isatty(options.err_fd)) {
-    run.progress_timer.expires_after(std::chrono::seconds(1));
-    run.progress_timer.async_wait([&](const error_code& ec) {
+  if (::isatty(o.err_fd)) {
+    s.progress_timer.expires_after(std::chrono::seconds(1));
+    s.progress_timer.async_wait([&o](const error_code& ec) {
       if (ec) return;
-      std::string line = "waiting for a gcs to dial " + options.listen.str() + " ...\n";
-      ssize_t n = ::write(options.err_fd, line.data(), line.size());
+      std::string line = "waiting for a gcs to dial " + o.listen.str() + " ...\n";
+      ssize_t n = ::write(o.err_fd, line.data(), line.size());
       (void)n;
     });
   }
-  listener.async_accept([&](Result<transport::Connection> r) {
-    listener.close();  // one guest per run
-    if (!r.ok()) return run.fail(r.error());
-    run.on_connection(std::move(r).value());
+  s.listener->async_accept([&s, on_ready = std::move(on_ready)](Result<transport::Connection> r) mutable {
+    s.listener->close();  // one guest per run
+    if (!r.ok()) return s.fail(r.error());
+    s.on_connection(std::move(r).value(), std::move(on_ready));
   });
-  run.io.run();
-  if (run.guest) run.guest->close();
-  if (run.log_listener) run.log_listener->close();
-  listener.close();
+  s.io.run();
+  if (s.guest) s.guest->close();
+  if (s.log_listener) s.log_listener->close();
+  s.listener->close();
+  error_code ignored;
+  s.signals.cancel(ignored);
+  s.connect_timer.cancel();
+  s.progress_timer.cancel();
   // Let the closes finish (and release every stream) before the context goes away.
-  run.io.restart();
-  run.io.poll();
-  if (run.error) throw *run.error;
-  return static_cast<int>(*run.exit_code);
+  s.io.restart();
+  s.io.poll();
+  if (s.error) throw *s.error;
+}
+
+void GuestSession::stop() { impl_->io.stop(); }
+
+void GuestSession::fail(Error e) { impl_->fail(std::move(e)); }
+
+bool GuestSession::failed() const { return impl_->error.has_value(); }
+
+void GuestSession::request_stdio(schema::ProcessParameters& p) const {
+  p.create_std_in_pipe = impl_->opts.stdin_open;
+  p.create_std_out_pipe = true;
+  p.create_std_err_pipe = !impl_->opts.tty;
+}
+
+std::optional<std::pair<uint16_t, uint16_t>> GuestSession::terminal_size() const {
+  const auto& o = impl_->opts;
+  if (!o.tty) return std::nullopt;
+  auto size = hcs::terminal_size(o.in_fd);
+  return size ? size : hcs::terminal_size(o.out_fd);
+}
+
+void GuestSession::attach(std::shared_ptr<GuestProcess> process, std::function<void()> outputs_done) {
+  auto& s = *impl_;
+  s.attached = process;
+  try {
+    if (process->stdin_stream()) transport::relay(s.local(s.opts.in_fd), process->stdin_stream(), [](const error_code&) {});
+    std::vector<std::pair<StreamPtr, StreamPtr>> outs;
+    for (auto [from, fd] : {std::pair{process->stdout_stream(), s.opts.out_fd}, {process->stderr_stream(), s.opts.err_fd}})
+      if (from) outs.emplace_back(from, s.local(fd));
+    if (outs.empty()) {
+      asio::post(s.io, std::move(outputs_done));
+      return;
+    }
+    auto left = std::make_shared<std::size_t>(outs.size());
+    for (auto& [from, to] : outs)
+      transport::relay(from, to, [left, outputs_done](const error_code&) {
+        if (--*left == 0) outputs_done();
+      });
+  } catch (const Error& e) {
+    s.fail(e);
+  }
+}
+
+void GuestSession::resize() { impl_->resize(); }
+
+void GuestSession::on_signal(std::function<void(int)> handler) { impl_->signal_handler = std::move(handler); }
+
+int run_guest_command(const RunOptions& options) {
+  if (options.args.empty()) throw Error(hr::ErrInvalidArg, "no command to run");
+  SessionOptions so;
+  so.listen = options.listen;
+  so.connect_timeout = options.connect_timeout;
+  so.in_fd = options.in_fd;
+  so.out_fd = options.out_fd;
+  so.err_fd = options.err_fd;
+  so.stdin_open = options.stdin_open;
+  so.tty = options.tty;
+  so.forward_guest_log = options.forward_guest_log;
+  GuestSession session(so);
+
+  std::optional<uint32_t> exit_code;
+  bool outputs_done = false;
+  std::shared_ptr<GuestProcess> process;
+  auto maybe_done = [&] {
+    if (exit_code && outputs_done) session.stop();
+  };
+  session.run([&](std::shared_ptr<GuestConnection> guest) {
+    schema::ProcessParameters p;
+    p.command_args = options.args;
+    p.working_directory = options.cwd;
+    p.environment = options.env;
+    p.emulate_console = options.tty;
+    session.request_stdio(p);
+    if (auto size = session.terminal_size()) p.console_size = {size->first, size->second};
+    guest->async_create_process(std::move(p), [&](Result<std::shared_ptr<GuestProcess>> r) {
+      if (!r.ok()) return session.fail(r.error());
+      process = r.value();
+      session.attach(process, [&] {
+        outputs_done = true;
+        maybe_done();
+      });
+      // Passed on, so that ^C or a kill of this command reaches the guest process.
+      session.on_signal([&](int sig) { process->async_signal(sig, [](Result<Json>) {}); });
+      process->async_wait([&](Result<uint32_t> r) {
+        if (!r.ok()) return session.fail(r.error().wrapped("wait for process " + std::to_string(process->pid())));
+        exit_code = r.value();
+        maybe_done();
+      });
+    });
+  });
+  if (!exit_code) throw Error(hr::Fail, "the run ended without an exit code");
+  return static_cast<int>(*exit_code);
 }
 
 }  // namespace hcs::bridge

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include <stdexcept>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -107,6 +108,23 @@ class Result {
     if (!ok()) throw std::get<1>(v_);
   }
   std::variant<T, Error> v_;
+};
+
+// Success or an Error, for operations that produce no value.
+template <>
+class Result<void> {
+ public:
+  Result() = default;
+  Result(Error error) : e_(std::move(error)) {}
+  bool ok() const noexcept { return !e_.has_value(); }
+  explicit operator bool() const noexcept { return ok(); }
+  void value() const {
+    if (e_) throw *e_;
+  }
+  const Error& error() const& { return *e_; }
+
+ private:
+  std::optional<Error> e_;
 };
 
 }  // namespace hcs

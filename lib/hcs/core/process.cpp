@@ -1,8 +1,10 @@
 #include "hcs/core/process.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -117,6 +119,12 @@ Child spawn(const SpawnOptions& opts) {
     ::sigprocmask(SIG_SETMASK, &all, nullptr);
     for (int s : {SIGPIPE, SIGCHLD, SIGTERM, SIGINT, SIGHUP}) ::signal(s, SIG_DFL);
     if (opts.new_session && ::setsid() < 0) fail(errno);
+    if (!opts.hide_mounts.empty()) {
+      if (::unshare(CLONE_NEWNS) != 0) fail(errno);
+      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(errno);
+      for (const auto& m : opts.hide_mounts)
+        if (::umount2(m.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) fail(errno);
+    }
     // dup every source above 2 first so that the dup2s below cannot clobber each other.
     int moved[3];
     for (int i = 0; i < 3; ++i) {
@@ -151,6 +159,12 @@ Child spawn(const SpawnOptions& opts) {
     ::waitpid(pid, &st, 0);
     throw Error::from_errno(e, "pidfd_open");
   }
+  return Child(pid, std::move(pidfd));
+}
+
+Child adopt_child(pid_t pid) {
+  UniqueFd pidfd(sys_pidfd_open(pid));
+  if (!pidfd) throw_errno("pidfd_open " + std::to_string(pid));
   return Child(pid, std::move(pidfd));
 }
 

@@ -23,6 +23,9 @@ struct SpawnOptions {
   bool new_session = false;       // setsid()
   bool controlling_tty = false;   // stdin is a tty slave: make it the controlling terminal
   bool die_with_parent = false;   // PR_SET_PDEATHSIG(SIGKILL)
+  // Runs the program in a private mount namespace from which these mounts are
+  // detached (crun refuses hybrid cgroups unless it cannot see the cgroup2 mount).
+  std::vector<std::string> hide_mounts;
 };
 
 struct ExitStatus {
@@ -52,6 +55,10 @@ class Child {
 
 // Forks and execs; exec failures (e.g. no such file) are reported as hcs::Error.
 Child spawn(const SpawnOptions& opts);
+
+// Takes a process that is already our child (e.g. re-parented to us as a subreaper)
+// by pid, so that a Reaper can watch it. Throws when it does not exist.
+Child adopt_child(pid_t pid);
 
 // Resolves `name` against the PATH found in `env` (or the default PATH); throws when absent.
 std::string find_executable(const std::string& name, const std::vector<std::string>& env);
