@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "hcs/schema/bridge.hpp"
+#include "hcs/schema/guest_resource.hpp"
 
 namespace {
 
@@ -44,5 +45,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try_decode<ModifySettingsRequest>(j);
   try_decode<DumpStacksResponse>(j);
   try_decode<ContainerNotification>(j);
+  // ModifySettings settings, by resource type.
+  try_decode<MappedVirtualDisk>(j);
+  try_decode<ScsiDevice>(j);
+  try_decode<MappedDirectory>(j);
+  try_decode<VPMemDevice>(j);
+  try_decode<CombinedLayers>(j);
+  try_decode<ContainerConstraints>(j);
   return 0;
 }

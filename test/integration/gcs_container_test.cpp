@@ -47,7 +47,6 @@ static bool mounted_under(const fs::path& dir) {
   return false;
 }
 
-static constexpr const char* kCgroupParent = "/hcskit-it";
 
 class GcsContainer : public ::testing::TestWithParam<std::string> {
  protected:
@@ -55,7 +54,9 @@ class GcsContainer : public ::testing::TestWithParam<std::string> {
     if (::geteuid() != 0) GTEST_SKIP() << "containers need root";
     env = std::make_unique<Gcs>(false);
     root = env->dir / "root";
-    env->gcs_args = {"--runtime", GetParam(), "--root", root.string(), "--cgroup-parent", kCgroupParent};
+    // Its own cgroup parent: tests run in parallel and reuse container ids.
+    cgroup_parent = "/" + env->dir.filename().string();
+    env->gcs_args = {"--runtime", GetParam(), "--root", root.string(), "--cgroup-parent", cgroup_parent};
     env->gcs_args.insert(env->gcs_args.end(), more_args.begin(), more_args.end());
     env->start_gcs();
     guest = env->connect();
@@ -64,6 +65,11 @@ class GcsContainer : public ::testing::TestWithParam<std::string> {
     if (env && env->gcs.pidfd() >= 0) {
       EXPECT_EQ(env->stop_gcs(), 0);
     }
+    // The runtimes create the parent; its children are checked by expect_no_trace.
+    std::error_code ec;
+    if (!cgroup_parent.empty())
+      for (const auto& ctrl : fs::directory_iterator("/sys/fs/cgroup", ec))
+        fs::remove(ctrl.path() / fs::path(cgroup_parent).relative_path(), ec);
   }
 
   fs::path bundle(const std::string& id) { return root / "c" / id; }
@@ -153,12 +159,13 @@ class GcsContainer : public ::testing::TestWithParam<std::string> {
     EXPECT_FALSE(fs::exists(root / "runtime" / id)) << "runtime state is left";
     EXPECT_FALSE(fs::exists(root / "work" / id)) << "work files are left";
     for (const auto& ctrl : fs::directory_iterator("/sys/fs/cgroup")) {
-      auto dir = ctrl.path() / fs::path(kCgroupParent).relative_path() / id;
+      auto dir = ctrl.path() / fs::path(cgroup_parent).relative_path() / id;
       EXPECT_FALSE(fs::exists(dir)) << "cgroup " << dir << " is left";
     }
   }
 
   std::vector<std::string> more_args;  // set by derived fixtures before SetUp()
+  std::string cgroup_parent;
   std::unique_ptr<Gcs> env;
   fs::path root;
   std::shared_ptr<hcs::bridge::GuestConnection> guest;
@@ -433,4 +440,25 @@ TEST_P(GcsContainerBadInput, UnknownContainer) {
   auto r = remove("nobody");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), hcs::hr::VmcomputeSystemNotFound);
+}
+
+TEST_P(GcsContainerBadInput, MissingExecutable) {
+  ASSERT_TRUE(modify("CombinedLayers", "Add", layers_settings("noexec", {fixtures() / "rootfs"})).ok());
+  auto r = try_create("noexec", spec("noexec", {"/no/such/program"}));
+  if (!r.ok()) {
+    // The runtime checked at create time: its own words reach the host (runc's init
+    // sometimes loses the race to report the reason, but the runtime is named).
+    EXPECT_NE(r.error().text().find(GetParam() + " create"), std::string::npos) << r.error().text();
+    return teardown_failed("noexec");
+  }
+  // Or the runtime finds out only when the process starts.
+  auto started = await<Result<std::shared_ptr<hcs::bridge::GuestProcess>>>(
+      env->io, [&](auto cb) { r.value()->async_create_process(pipes(), cb); });
+  if (started.ok()) {
+    EXPECT_NE(env->finish(started.value()).exit_code, 0);
+    wait_exit(r.value());
+  } else {
+    EXPECT_NE(started.error().text().find("/no/such/program"), std::string::npos) << started.error().text();
+  }
+  teardown("noexec");
 }

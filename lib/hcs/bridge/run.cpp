@@ -192,16 +192,7 @@ void GuestSession::on_signal(std::function<void(int)> handler) { impl_->signal_h
 
 int run_guest_command(const RunOptions& options) {
   if (options.args.empty()) throw Error(hr::ErrInvalidArg, "no command to run");
-  SessionOptions so;
-  so.listen = options.listen;
-  so.connect_timeout = options.connect_timeout;
-  so.in_fd = options.in_fd;
-  so.out_fd = options.out_fd;
-  so.err_fd = options.err_fd;
-  so.stdin_open = options.stdin_open;
-  so.tty = options.tty;
-  so.forward_guest_log = options.forward_guest_log;
-  GuestSession session(so);
+  GuestSession session(options);
 
   std::optional<uint32_t> exit_code;
   bool outputs_done = false;

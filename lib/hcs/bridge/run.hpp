@@ -26,29 +26,25 @@ namespace hcs::bridge {
 class GuestConnection;
 class GuestProcess;
 
-struct RunOptions {
+// What a session with one gcs needs: where it dials in, and the caller's stdio.
+struct SessionOptions {
   transport::Address listen;                 // where the gcs dials in
+  std::chrono::milliseconds connect_timeout = std::chrono::minutes(2);
+  int in_fd = 0, out_fd = 1, err_fd = 2;
+  bool stdin_open = false;                   // -i: relay our stdin
+  bool tty = false;                          // -t: a pty in the guest, our terminal raw
+  bool forward_guest_log = false;            // copy the gcs's log port to err_fd
+};
+
+struct RunOptions : SessionOptions {
   std::vector<std::string> args;
   std::map<std::string, std::string> env;    // PATH defaults in the guest
   std::string cwd = "/";
-  bool stdin_open = false;                   // -i: relay our stdin
-  bool tty = false;                          // -t: a pty in the guest, our terminal raw
-  std::chrono::milliseconds connect_timeout = std::chrono::minutes(2);
-  int in_fd = 0, out_fd = 1, err_fd = 2;
-  bool forward_guest_log = false;            // copy the gcs's log port to err_fd
 };
 
 // Returns the exit code of the process; throws hcs::Error when it could not be run.
 int run_guest_command(const RunOptions& options);
 
-struct SessionOptions {
-  transport::Address listen;
-  std::chrono::milliseconds connect_timeout = std::chrono::minutes(2);
-  int in_fd = 0, out_fd = 1, err_fd = 2;
-  bool stdin_open = false;
-  bool tty = false;
-  bool forward_guest_log = false;
-};
 
 class GuestSession {
  public:

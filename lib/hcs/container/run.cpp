@@ -206,16 +206,7 @@ int run_container(const RunContainerOptions& options) {
   overrides.terminal = options.tty;
   apply_overrides(bundle.spec, overrides);
 
-  bridge::SessionOptions so;
-  so.listen = options.listen;
-  so.connect_timeout = options.connect_timeout;
-  so.in_fd = options.in_fd;
-  so.out_fd = options.out_fd;
-  so.err_fd = options.err_fd;
-  so.stdin_open = options.stdin_open;
-  so.tty = options.tty;
-  so.forward_guest_log = options.forward_guest_log;
-  bridge::GuestSession session(so);
+  bridge::GuestSession session(options);
   if (auto size = session.terminal_size()) {
     ProcessOverrides sized;
     sized.console_size = size;

@@ -11,12 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "hcs/transport/address.hpp"
+#include "hcs/bridge/run.hpp"
 
 namespace hcs::container {
 
-struct RunContainerOptions {
-  transport::Address listen;               // where the gcs dials in
+struct RunContainerOptions : bridge::SessionOptions {
   std::string id;                          // empty: a generated one (generate_id)
   std::filesystem::path bundle;            // the OCI bundle on this host
   // Read-only layers as guest paths, first on top. Empty: the bundle's own rootfs
@@ -25,13 +24,9 @@ struct RunContainerOptions {
   std::string scratch;                     // guest path; empty: /run/gcs/c/<id>/scratch
   std::vector<std::string> args;           // replaces process.args when not empty
   std::map<std::string, std::string> env;  // set in process.env
-  bool stdin_open = false;                 // -i: relay our stdin to the init
-  bool tty = false;                        // -t: process.terminal, our terminal raw
-  std::chrono::milliseconds connect_timeout = std::chrono::minutes(2);
-  // After SIGINT/SIGTERM: how long a graceful shutdown may take before a forced one.
+  // (tty also sets process.terminal.) After SIGINT/SIGTERM: how long a graceful
+  // shutdown may take before a forced one.
   std::chrono::milliseconds stop_timeout = std::chrono::seconds(10);
-  int in_fd = 0, out_fd = 1, err_fd = 2;
-  bool forward_guest_log = false;          // copy the gcs's log port to err_fd
   std::function<void(const std::string& id)> on_created;  // once the guest has created it
 };
 

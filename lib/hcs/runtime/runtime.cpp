@@ -53,7 +53,9 @@ Config choose(std::optional<Kind> wanted, fs::path root, fs::path work) {
 uint32_t error_code_for(std::string_view m) {
   auto has = [&](std::string_view s) { return m.find(s) != std::string_view::npos; };
   if (has("already exists") || has("container with id exists")) return hr::VmcomputeSystemAlreadyExists;
-  if (has("does not exist") || has("not found") || has("No such file or directory: container"))
+  // runc: "container does not exist"; crun names its missing state files.
+  if (has("container does not exist") ||
+      (has("No such file or directory") && (has("/status`") || has("cannot open directory"))))
     return hr::VmcomputeSystemNotFound;
   if (has("not running") || has("not stopped") || has("still running") || has("is not paused") ||
       has("is paused") || has("in state") || has("cannot delete container"))
