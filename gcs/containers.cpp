@@ -9,6 +9,7 @@
 
 #include "hcs/bridge/guest_container.hpp"
 #include "hcs/runtime/console_socket.hpp"
+#include "paths.hpp"
 
 namespace gcs {
 
@@ -19,44 +20,6 @@ using hcs::Error;
 using hcs::Json;
 
 static const hcs::schema::Version kMinimumSchema{2, 1, {}};
-
-// Mount points at `dir` or below it, from /proc/self/mountinfo (octal escapes undone).
-static std::vector<fs::path> mounts_under(const fs::path& dir) {
-  std::vector<fs::path> out;
-  std::ifstream in("/proc/self/mountinfo");
-  const std::string prefix = dir.string();
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream f(line);
-    std::string id, parent, devno, root, point;
-    f >> id >> parent >> devno >> root >> point;
-    std::string decoded;
-    for (size_t i = 0; i < point.size(); ++i) {
-      if (point[i] == '\\' && i + 3 < point.size()) {
-        decoded += static_cast<char>(std::stoi(point.substr(i + 1, 3), nullptr, 8));
-        i += 3;
-      } else {
-        decoded += point[i];
-      }
-    }
-    if (decoded == prefix || decoded.rfind(prefix + "/", 0) == 0) out.emplace_back(decoded);
-  }
-  return out;
-}
-
-// An absolute path without "." or ".." components, or an ErrInvalidArg naming `what`.
-static fs::path checked_path(const std::string& what, const std::string& value) {
-  fs::path p(value);
-  if (value.empty() || !p.is_absolute())
-    throw Error(hr::ErrInvalidArg, what + " '" + value + "' must be an absolute path");
-  for (const auto& part : p)
-    if (part == "." || part == "..") throw Error(hr::ErrInvalidArg, what + " '" + value + "' must not contain . or ..");
-  return p.lexically_normal();
-}
-
-static bool is_under(const fs::path& p, const fs::path& dir) {
-  auto rel = p.lexically_relative(dir);
-  return !rel.empty() && *rel.begin() != "..";
-}
 
 static void write_file(const fs::path& path, const std::string& data) {
   std::ofstream out(path, std::ios::trunc);
@@ -167,7 +130,7 @@ void Containers::create(const std::string& id, const hcs::schema::VmHostedContai
   auto c = std::make_shared<Container>();
   c->id = id;
   c->bundle = checked_path("OciBundlePath", settings.oci_bundle_path);
-  if (!is_under(c->bundle, options_.root))
+  if (c->bundle == normal(options_.root) || !within(c->bundle, normal(options_.root)))
     throw Error(hr::ErrInvalidArg, "OciBundlePath '" + c->bundle.string() + "' is outside " + options_.root.string());
   if (!settings.scratch_dir_path.empty()) c->scratch = checked_path("ScratchDirPath", settings.scratch_dir_path);
   Json spec = settings.oci_specification;
@@ -203,8 +166,13 @@ void Containers::create(const std::string& id, const hcs::schema::VmHostedContai
     undo();
     throw Error(hr::Fail, std::string("prepare bundle: ") + e.what());
   }
+  try {
+    c->init = GuestProcess::prepare(ex_, tty, {});
+  } catch (const Error&) {
+    undo();
+    throw;
+  }
   containers_[id] = c;
-  c->init = GuestProcess::prepare(ex_, tty, {});
   auto l = std::make_shared<Launch>();
   l->proc = c->init;
   l->tty = tty;
@@ -382,7 +350,7 @@ void Containers::update(const std::string& id, const Json& linux_resources, Done
 
 bool Containers::rootfs_in_use(const fs::path& rootfs) const {
   for (const auto& [id, c] : containers_)
-    if (c->state == Container::State::Running && !c->init->exited() && c->rootfs == rootfs.lexically_normal())
+    if (c->state == Container::State::Running && !c->init->exited() && c->rootfs == normal(rootfs))
       return true;
   return false;
 }
