@@ -242,11 +242,14 @@ void Agent::wait_for_process(const Call& call, Reply reply) {
                   "timed out after " + std::to_string(ms) + " ms waiting for process " + std::to_string(pid)));
     });
   }
-  proc->on_finished([this, answered, timer, reply, external, pid = req.process_id](int code) {
+  proc->on_finished([this, answered, timer, reply, external, container_id = call.base.container_id,
+                     pid = req.process_id](int code) {
     if (timer) timer->cancel();
     if (*answered) return;
     *answered = true;
-    if (external) processes_.erase(pid);  // the host has its exit code: nothing more to keep
+    // The host has its exit code: nothing more to keep.
+    if (external) processes_.erase(pid);
+    else containers_.waited(container_id, pid);
     schema::WaitForProcessResponse resp;
     resp.exit_code = static_cast<uint32_t>(code);
     reply(schema::encode(resp));

@@ -66,17 +66,21 @@ struct Containers::Launch {
   std::function<void(hcs::Result<void>)> done;
   std::unique_ptr<rt::ConsoleSocket> console;
   bool console_ready = false;
-  std::optional<hcs::Result<std::string>> runtime_result;
+  std::optional<Error> console_error;
+  std::optional<hcs::Result<std::string>> runtime_result;  // the runtime has exited
 };
 
 void Containers::launch(std::shared_ptr<Launch> l) {
+  // Answers only once the runtime has exited, so that a failure path never races a
+  // runtime still at work; with a tty, also once the console fd has come (or failed).
   auto finish = [this, l]() {
     if (!l->done || !l->runtime_result) return;
-    if (l->runtime_result->ok() && l->tty && !l->console_ready) return;  // the fd is on its way
+    if (l->runtime_result->ok() && l->tty && !l->console_ready && !l->console_error) return;
     auto done = std::move(l->done);
     l->done = nullptr;
     l->console.reset();
     if (!l->runtime_result->ok()) return done(l->runtime_result->error());
+    if (l->console_error) return done(*l->console_error);
     try {
       l->proc->adopt(hcs::adopt_child(read_pid_file(l->pid_file)), reaper_);
     } catch (const Error& e) {
@@ -90,17 +94,13 @@ void Containers::launch(std::shared_ptr<Launch> l) {
       l->console = std::make_unique<rt::ConsoleSocket>(ex_, socket_path());
       io.console_socket = l->console->path();
       l->console->async_receive([l, finish](hcs::Result<hcs::UniqueFd> fd) {
-        if (!fd.ok()) {
-          if (!l->runtime_result) l->runtime_result = fd.error();
-          return finish();
-        }
         try {
           l->proc->set_console(std::move(fd).value());
           if (l->connect) l->proc->connect(std::move(*l->connect));
+          l->console_ready = true;
         } catch (const Error& e) {
-          l->runtime_result = e;
+          l->console_error = e;
         }
-        l->console_ready = true;
         finish();
       });
     } else {
@@ -109,14 +109,16 @@ void Containers::launch(std::shared_ptr<Launch> l) {
       io.stderr_fd = l->proc->child_fd(2);
       if (l->connect) l->proc->connect(std::move(*l->connect));
     }
+    l->run(io, [l, finish](hcs::Result<std::string> r) {
+      l->runtime_result = std::move(r);
+      finish();
+    });
   } catch (const Error& e) {
-    auto done = std::move(l->done);
-    return done(e);
+    // Nothing was started: fail at once.
+    l->console.reset();
+    if (auto done = std::move(l->done)) done(e);
+    l->done = nullptr;
   }
-  l->run(io, [l, finish](hcs::Result<std::string> r) {
-    if (!l->runtime_result || r.ok() == false) l->runtime_result = std::move(r);
-    finish();
-  });
 }
 
 void Containers::create(const std::string& id, const hcs::schema::VmHostedContainerSettingsV2& settings, Done done) {
@@ -130,9 +132,20 @@ void Containers::create(const std::string& id, const hcs::schema::VmHostedContai
   auto c = std::make_shared<Container>();
   c->id = id;
   c->bundle = checked_path("OciBundlePath", settings.oci_bundle_path);
-  if (c->bundle == normal(options_.root) || !within(c->bundle, normal(options_.root)))
-    throw Error(hr::ErrInvalidArg, "OciBundlePath '" + c->bundle.string() + "' is outside " + options_.root.string());
   if (!settings.scratch_dir_path.empty()) c->scratch = checked_path("ScratchDirPath", settings.scratch_dir_path);
+  // Delete removes both directories recursively: they must be this container's alone.
+  for (const auto& [what, dir] : {std::pair{"OciBundlePath", c->bundle}, std::pair{"ScratchDirPath", c->scratch}}) {
+    if (dir.empty()) continue;
+    if (dir == normal(options_.root) || !within(dir, normal(options_.root)))
+      throw Error(hr::ErrInvalidArg, std::string(what) + " '" + dir.string() + "' is outside " + options_.root.string());
+    auto overlaps = [&](const fs::path& other) { return !other.empty() && (within(dir, other) || within(other, dir)); };
+    if (overlaps(normal(runtime_.config().root)) || overlaps(normal(runtime_.config().work)))
+      throw Error(hr::ErrInvalidArg, std::string(what) + " '" + dir.string() + "' overlaps the gcs's own state");
+    for (const auto& [other_id, other] : containers_)
+      if (overlaps(other->bundle) || overlaps(other->scratch))
+        throw Error(hr::ErrInvalidArg,
+                    std::string(what) + " '" + dir.string() + "' overlaps the directories of container " + other_id);
+  }
   Json spec = settings.oci_specification;
   if (!spec.is_object()) throw Error(hr::VmcomputeInvalidJSON, "OciSpecification must be an object");
   if (!spec.contains("process") || !spec["process"].is_object())
@@ -148,7 +161,7 @@ void Containers::create(const std::string& id, const hcs::schema::VmHostedContai
   const bool tty = spec["process"].value("terminal", false);
 
   c->made_bundle = !fs::exists(c->bundle, ec);
-  c->work = runtime_.config().work / id;
+  c->work = runtime_.config().work / "c" / id;  // apart from the runtime's per-call files
   auto undo = [this, c]() {
     std::error_code e;
     fs::remove_all(c->work, e);
@@ -184,10 +197,16 @@ void Containers::create(const std::string& id, const hcs::schema::VmHostedContai
     if (!r.ok()) {
       spdlog::warn("create container {}: {}", c->id, r.error().text());
       c->init->close_stdio();
-      containers_.erase(c->id);
-      // The runtime may have got as far as its own state: drop that too.
-      runtime_.remove(c->id, true, [undo](hcs::Result<std::string>) { undo(); });
-      return done(r.error());
+      // The runtime may have got as far as its own state: drop that too, and answer
+      // (and free the id) only once nothing is left.
+      auto error = r.error();
+      runtime_.remove(c->id, true, [this, c, undo, done, error](hcs::Result<std::string>) {
+        undo();
+        auto it = containers_.find(c->id);
+        if (it != containers_.end() && it->second == c) containers_.erase(it);
+        done(error);
+      });
+      return;
     }
     try {
       c->cgroups = rt::cgroup_of(static_cast<pid_t>(c->init->pid()));
@@ -197,7 +216,7 @@ void Containers::create(const std::string& id, const hcs::schema::VmHostedContai
     c->state = Container::State::Created;
     std::weak_ptr<Container> weak = c;
     c->init->on_finished([this, weak](int) {
-      if (auto cc = weak.lock()) on_init_finished(cc->id);
+      if (auto cc = weak.lock()) on_init_finished(cc);
     });
     spdlog::info("created container {} (init pid {}, {})", c->id, c->init->pid(), rt::name(runtime_.config().kind));
     done(Json::object());
@@ -205,9 +224,10 @@ void Containers::create(const std::string& id, const hcs::schema::VmHostedContai
   launch(l);
 }
 
-void Containers::on_init_finished(const std::string& id) {
+void Containers::on_init_finished(const std::shared_ptr<Container>& container) {
+  const std::string& id = container->id;
   auto it = containers_.find(id);
-  if (it == containers_.end()) return;
+  if (it == containers_.end() || it->second != container) return;
   auto& c = *it->second;
   if (c.state == Container::State::Exited) return;
   c.state = Container::State::Exited;
@@ -232,13 +252,15 @@ void Containers::execute(const std::string& id, const hcs::schema::ProcessParame
   auto c = it->second;
   if (params.oci_process.is_null()) {
     // The init process: the container was created with its stdio; start it now.
-    if (c->state != Container::State::Created || c->init->exited()) {
+    if (c->state != Container::State::Created || c->start_requested || c->init->exited()) {
       close_stdio();
       throw Error(hr::VmcomputeInvalidState,
                   "container " + id + (c->state == Container::State::Creating ? " is still being created"
                                                                                  : " has already been started"));
     }
     if (c->init->has_console()) stdio.err.reset();
+    // Once only: the init's stdio can be relayed to one set of host streams.
+    c->start_requested = true;
     c->init->connect(std::move(stdio));
     runtime_.start(id, [c, done](hcs::Result<std::string> r) {
       if (!r.ok()) return done(r.error());
@@ -300,6 +322,13 @@ std::shared_ptr<GuestProcess> Containers::process(const std::string& id, uint32_
   return it->second;
 }
 
+void Containers::waited(const std::string& id, uint32_t pid) {
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return;
+  auto e = it->second->execs.find(pid);
+  if (e != it->second->execs.end() && e->second->exit_code()) it->second->execs.erase(e);
+}
+
 void Containers::signal(const std::string& id, uint32_t pid, int sig) {
   auto proc = process(id, pid);
   auto& c = find(id);
@@ -359,14 +388,23 @@ void Containers::remove(const std::string& id, Done done) {
   auto it = containers_.find(id);
   if (it == containers_.end()) throw Error(hr::VmcomputeSystemNotFound, "container " + id + " not found");
   auto c = it->second;
-  if (c->state == Container::State::Creating)
-    throw Error(hr::VmcomputeInvalidState, "container " + id + " is still being created");
-  if (c->state == Container::State::Running && c->running())
-    throw Error(hr::VmcomputeInvalidState, "container " + id + " is running; shut it down first");
-  // A created container was never started: the runtime's delete must stop its init.
-  const bool force = c->running();
-  runtime_.remove(id, force, [this, c, done](hcs::Result<std::string> r) {
-    if (!r.ok() && r.error().code() != hr::VmcomputeSystemNotFound) return done(r.error());
+  if (c->state == Container::State::Creating || c->deleting)
+    throw Error(hr::VmcomputeInvalidState, "container " + id + " is still being created or deleted");
+  // A container never started may go (the runtime's delete stops its init); otherwise
+  // its init and every exec must have finished, so that each waiter has its answer
+  // and the exit notification is out.
+  const bool never_started = c->state == Container::State::Created && !c->start_requested && c->running();
+  bool finished = c->init->exit_code().has_value();
+  for (const auto& [pid, p] : c->execs) finished = finished && p->exit_code().has_value();
+  if (!never_started && !finished)
+    throw Error(hr::VmcomputeInvalidState,
+                "container " + id + (c->running() ? " is running; shut it down first" : " is still stopping"));
+  c->deleting = true;
+  runtime_.remove(id, never_started, [this, c, done](hcs::Result<std::string> r) {
+    if (!r.ok() && r.error().code() != hr::VmcomputeSystemNotFound) {
+      c->deleting = false;
+      return done(r.error());
+    }
     finish_remove(c, done);
   });
 }
@@ -394,6 +432,7 @@ void Containers::finish_remove(std::shared_ptr<Container> c, Done done) {
     clear_dir(c->bundle);
     fs::remove_all(c->work, ec);
   } catch (const Error& e) {
+    c->deleting = false;
     return done(e.wrapped("delete container " + c->id));
   }
   c->init->close_stdio();

@@ -36,6 +36,8 @@ struct Container {
   std::shared_ptr<GuestProcess> init;
   std::map<uint32_t, std::shared_ptr<GuestProcess>> execs;
   int last_signal = 0;  // decides the exit notification's type
+  bool start_requested = false;
+  bool deleting = false;
   hcs::runtime::CgroupSet cgroups;
   bool made_bundle = false;  // the bundle directory is ours to remove
   bool running() const { return (state == State::Created || state == State::Running) && init && !init->exited(); }
@@ -57,6 +59,8 @@ class Containers {
   bool has(const std::string& id) const { return containers_.count(id) != 0; }
   // Throws ErrNotFound for an unknown pid; SystemNotFound for an unknown container.
   std::shared_ptr<GuestProcess> process(const std::string& id, uint32_t pid);
+  // The host has the exit code of an exec'd process: it is forgotten.
+  void waited(const std::string& id, uint32_t pid);
   // Signals a process; a signal to the init process decides the exit notification.
   void signal(const std::string& id, uint32_t pid, int sig);
   void shutdown(const std::string& id, bool forced);
@@ -73,7 +77,7 @@ class Containers {
   std::filesystem::path socket_path();
   struct Launch;
   void launch(std::shared_ptr<Launch> l);
-  void on_init_finished(const std::string& id);
+  void on_init_finished(const std::shared_ptr<Container>& container);
   void finish_remove(std::shared_ptr<Container> c, Done done);
 
   boost::asio::any_io_executor ex_;

@@ -151,13 +151,13 @@ class GcsContainer : public ::testing::TestWithParam<std::string> {
     EXPECT_FALSE(mounted_under(bundle(id))) << "a mount is left under " << bundle(id);
     EXPECT_FALSE(fs::exists(bundle(id) / "config.json"));
     EXPECT_FALSE(fs::exists(root / "runtime" / id)) << "runtime state is left";
-    EXPECT_FALSE(fs::exists(root / "work" / id)) << "work files are left";
+    EXPECT_FALSE(fs::exists(root / "work" / "c" / id)) << "work files are left";
   }
   void expect_no_trace(const std::string& id) {
     EXPECT_FALSE(mounted_under(bundle(id))) << "a mount is left under " << bundle(id);
     EXPECT_FALSE(fs::exists(bundle(id))) << bundle(id) << " is left";
     EXPECT_FALSE(fs::exists(root / "runtime" / id)) << "runtime state is left";
-    EXPECT_FALSE(fs::exists(root / "work" / id)) << "work files are left";
+    EXPECT_FALSE(fs::exists(root / "work" / "c" / id)) << "work files are left";
     for (const auto& ctrl : fs::directory_iterator("/sys/fs/cgroup")) {
       auto dir = ctrl.path() / fs::path(cgroup_parent).relative_path() / id;
       EXPECT_FALSE(fs::exists(dir)) << "cgroup " << dir << " is left";
@@ -461,4 +461,38 @@ TEST_P(GcsContainerBadInput, MissingExecutable) {
     EXPECT_NE(started.error().text().find("/no/such/program"), std::string::npos) << started.error().text();
   }
   teardown("noexec");
+}
+
+TEST_P(GcsContainerBadInput, DirectoriesOutsideTheRootOrShared) {
+  ASSERT_TRUE(modify("CombinedLayers", "Add", layers_settings("dirs", {fixtures() / "rootfs"})).ok());
+  auto attempt = [&](const fs::path& bundle_path, const std::string& scratch) {
+    hcs::schema::VmHostedContainerSettingsV2 st;
+    st.schema_version = {2, 1, {}};
+    st.oci_bundle_path = bundle_path.string();
+    st.scratch_dir_path = scratch;
+    st.oci_specification = spec("dirs", {"true"});
+    return await<Result<std::shared_ptr<GuestContainer>>>(
+        env->io, [&](auto cb) { guest->async_create_container("dirs", st, cb); });
+  };
+  // Delete removes the scratch and the bundle recursively: neither may be anyone else's.
+  for (auto [b, s] : {std::pair{bundle("dirs"), std::string("/etc")},
+                      std::pair{root / "work", std::string()},
+                      std::pair{root / "runtime" / "x", std::string()},
+                      std::pair{fs::path("/tmp"), std::string()}}) {
+    auto r = attempt(b, s);
+    ASSERT_FALSE(r.ok()) << b << " " << s;
+    EXPECT_EQ(r.error().code(), hcs::hr::ErrInvalidArg) << r.error().text();
+  }
+  EXPECT_TRUE(fs::exists("/etc/passwd"));
+  // Another container's bundle cannot be shared either.
+  auto first = try_create("dirs", spec("dirs", {"true"})).value();
+  hcs::schema::VmHostedContainerSettingsV2 st;
+  st.schema_version = {2, 1, {}};
+  st.oci_bundle_path = (bundle("dirs") / "inner").string();
+  st.oci_specification = spec("dirs", {"true"});
+  auto inner = await<Result<std::shared_ptr<GuestContainer>>>(
+      env->io, [&](auto cb) { guest->async_create_container("inner", st, cb); });
+  ASSERT_FALSE(inner.ok());
+  EXPECT_EQ(inner.error().code(), hcs::hr::ErrInvalidArg) << inner.error().text();
+  teardown("dirs");
 }

@@ -1,5 +1,6 @@
 #include "hcs/runtime/runtime.hpp"
 
+#include <signal.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
 
@@ -141,11 +142,23 @@ struct Invocation : std::enable_shared_from_this<Invocation> {
 }  // namespace
 
 void Runtime::run(std::vector<std::string> args, const ProcessIo* io, std::string input, Done done) {
+  // Every failure, even before the runtime starts, is reported through `done`: callers
+  // run inside event handlers and must not see exceptions.
+  const std::string what = std::string(name(config_.kind)) + " " + args.front();
+  try {
+    launch(std::move(args), io, std::move(input), done);
+  } catch (const Error& e) {
+    done(e.wrapped(what));
+  } catch (const std::exception& e) {
+    done(Error(hr::Fail, what + ": " + e.what()));
+  }
+}
+
+void Runtime::launch(std::vector<std::string> args, const ProcessIo* io, std::string input, Done& done) {
   auto inv = std::make_shared<Invocation>();
   inv->verb = args.front();
   inv->runtime_name = std::string(name(config_.kind));
   inv->log = config_.work / ("call-" + std::to_string(++calls_) + ".log");
-  inv->done = std::move(done);
 
   SpawnOptions o;
   o.argv = {config_.binary.empty() ? std::string(name(config_.kind)) : config_.binary, "--root", config_.root.string(),
@@ -168,14 +181,7 @@ void Runtime::run(std::vector<std::string> args, const ProcessIo* io, std::strin
       o.stdin_fd = in_pipe.read.get();
     }
   }
-  Child child;
-  try {
-    child = spawn(o);
-  } catch (Error& e) {
-    auto cb = std::move(inv->done);
-    e.wrap(std::string(name(config_.kind)) + " " + inv->verb);
-    return cb(e);
-  }
+  Child child = spawn(o);
   out_pipe.write.reset();
   err_pipe.write.reset();
   in_pipe.read.reset();
@@ -190,11 +196,19 @@ void Runtime::run(std::vector<std::string> args, const ProcessIo* io, std::strin
     }
   }
   auto shared_child = std::make_shared<Child>(std::move(child));
-  reaper_.watch(*shared_child, [inv, shared_child](ExitStatus st) {
-    inv->status = st;
-    inv->finish();
-  });
+  try {
+    reaper_.watch(*shared_child, [inv, shared_child](ExitStatus st) {
+      inv->status = st;
+      inv->finish();
+    });
+  } catch (...) {
+    shared_child->signal(SIGKILL);
+    shared_child->wait_exit();
+    throw;
+  }
+  inv->done = std::move(done);  // from here on, only the invocation answers
 }
+
 
 static std::vector<std::string> io_args(const ProcessIo& io, const fs::path& pid_file) {
   std::vector<std::string> a{"--pid-file", pid_file.string()};

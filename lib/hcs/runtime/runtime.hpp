@@ -60,6 +60,8 @@ class Runtime {
 
  private:
   void run(std::vector<std::string> args, const ProcessIo* io, std::string input, Done done);
+  // The part of run() that may throw; takes `done` only once the runtime is watched.
+  void launch(std::vector<std::string> args, const ProcessIo* io, std::string input, Done& done);
 
   boost::asio::any_io_executor ex_;
   Reaper& reaper_;
