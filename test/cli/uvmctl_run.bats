@@ -290,17 +290,20 @@ run_bg() { "$UVMCTL" gcs run --listen "unix:$TMP/g.sock" "$@" <&0 & }
   mkfifo "$TMP/in"
   # Opened read-write first, so that neither end's open blocks.
   exec 7<>"$TMP/in"
-  run_bg --bundle "$FX/bundle" --id layered --layer "$TMP/top" --layer "$FX/rootfs" --scratch "$TMP/scratch" -i \
+  # The gcs keeps scratch directories under its root, /run/gcs.
+  local scratch=/run/gcs/bats-scratch-$$
+  run_bg --bundle "$FX/bundle" --id layered --layer "$TMP/top" --layer "$FX/rootfs" --scratch "$scratch" -i \
     -- sh -c 'cat /etc/motd; echo data >/written; echo ready; read line' <"$TMP/in" >"$TMP/out" 2>&1
   local pid=$!
   wait_for_text "$TMP/out" ready
-  [ -f "$TMP/scratch/upper/written" ] || fail "the write did not land in --scratch: $(ls -R "$TMP/scratch" 2>&1)"
+  [ -f "$scratch/upper/written" ] || fail "the write did not land in --scratch: $(ls -R "$scratch" 2>&1)"
   [ ! -e "$FX/rootfs/written" ] || fail "the write reached a read-only layer"
   echo done >&7
   exec 7>&-
   wait "$pid"
   assert_equal "$(head -1 "$TMP/out")" "from the top layer"
   assert_torn_down layered
+  [ ! -e "$scratch" ] || fail "the scratch $scratch is left"
 }
 
 @test "gcs run --guest-log copies the gcs log to stderr" {
