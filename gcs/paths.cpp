@@ -1,11 +1,9 @@
 #include "paths.hpp"
 
 #include <algorithm>
-#include <cctype>
-#include <fstream>
-#include <sstream>
 
 #include "hcs/core/error.hpp"
+#include "hcs/core/mountinfo.hpp"
 
 namespace gcs {
 
@@ -43,35 +41,10 @@ fs::path checked_path(const std::string& what, const std::string& p, bool for_ov
   return n;
 }
 
-namespace {
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape_mountinfo(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isdigit(static_cast<unsigned char>(s[i + 2])) && std::isdigit(static_cast<unsigned char>(s[i + 3]))) {
-      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 std::vector<fs::path> mounts_under(const fs::path& dir) {
   std::vector<fs::path> out;
-  std::ifstream in("/proc/self/mountinfo");
-  for (std::string line; std::getline(in, line);) {
-    // id parent major:minor root mount-point options ...
-    std::istringstream fields(line);
-    std::string skip, point;
-    fields >> skip >> skip >> skip >> skip >> point;
-    if (point.empty()) continue;
-    fs::path mp = normal(unescape_mountinfo(point));
+  for (const auto& e : hcs::read_mountinfo()) {
+    fs::path mp = normal(e.mount_point);
     if (within(mp, dir)) out.push_back(mp);
   }
   return out;

@@ -6,6 +6,7 @@
 #include "hcs/bridge/server.hpp"
 #include "hcs/core/error.hpp"
 #include "hcs/core/guid.hpp"
+#include "hcs/core/mountinfo.hpp"
 #include "hcs/core/json.hpp"
 #include "hcs/core/process.hpp"
 
@@ -121,4 +122,22 @@ TEST(CoreReaper, ReportsExitsOnTheEventLoop) {
   std::sort(codes.begin(), codes.end());
   EXPECT_EQ(codes, (std::vector<int>{0, 1, 2, 3, 4}));
   EXPECT_EQ(reaper.watched(), 0u);
+}
+
+TEST(CoreMountinfo, ParsesFieldsOptionalTagsAndEscapes) {
+  const char* text =
+      "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+      "35 31 0:32 /pods /sys/fs/cgroup/memory rw shared:7 master:1 - cgroup cgroup rw,memory\n"
+      "90 23 7:1 / /run/a\\040dir rw - ext4 /dev/loop1 ro\n"
+      "truncated line - x\n";
+  auto m = hcs::parse_mountinfo(text);
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[0].fstype, "tmpfs");
+  EXPECT_EQ(m[1].root, "/pods");
+  EXPECT_EQ(m[1].mount_point, "/sys/fs/cgroup/memory");
+  EXPECT_EQ(m[1].fstype, "cgroup");
+  EXPECT_EQ(m[1].super_options, "rw,memory");
+  EXPECT_EQ(m[2].mount_point, "/run/a dir");
+  EXPECT_EQ(m[2].source, "/dev/loop1");
+  EXPECT_FALSE(hcs::read_mountinfo().empty());
 }

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "hcs/core/error.hpp"
+#include "hcs/core/mountinfo.hpp"
 
 namespace hcs::runtime {
 namespace fs = std::filesystem;
@@ -63,22 +64,6 @@ std::optional<uint64_t> parse_u64(std::string_view s) {
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
   return v;
-}
-
-// mountinfo escapes space, tab, newline and backslash in paths as \ooo.
-std::string unescape_octal(std::string_view s) {
-  auto octal = [](char c) { return c >= '0' && c <= '7'; };
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && octal(s[i + 1]) && octal(s[i + 2]) && octal(s[i + 3])) {
-      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
 }
 
 std::optional<std::string> read_text(const fs::path& p) {
@@ -130,18 +115,13 @@ struct CgroupMount {
 
 std::vector<CgroupMount> parse_cgroup_mounts(std::string_view mountinfo) {
   std::vector<CgroupMount> out;
-  for (auto line : split(mountinfo, '\n')) {
-    auto w = words(line);
-    // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
-    auto dash = std::find(w.begin(), w.end(), std::string_view("-"));
-    if (w.size() < 6 || dash == w.end() || w.end() - dash < 4 || dash - w.begin() < 6) continue;
-    std::string_view fstype = dash[1];
-    if (fstype != "cgroup" && fstype != "cgroup2") continue;
+  for (auto& e : parse_mountinfo(mountinfo)) {
+    if (e.fstype != "cgroup" && e.fstype != "cgroup2") continue;
     CgroupMount m;
-    m.root = unescape_octal(w[3]);
-    m.mountpoint = unescape_octal(w[4]);
-    m.v2 = fstype == "cgroup2";
-    for (auto o : split(dash[3], ',')) m.options.emplace(o);
+    m.root = std::move(e.root);
+    m.mountpoint = std::move(e.mount_point);
+    m.v2 = e.fstype == "cgroup2";
+    for (auto o : split(e.super_options, ',')) m.options.emplace(o);
     out.push_back(std::move(m));
   }
   return out;
