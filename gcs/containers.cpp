@@ -417,9 +417,10 @@ void Containers::finish_remove(std::shared_ptr<Container> c, Done done) {
     auto clear_dir = [&](const fs::path& dir) {
       if (dir.empty() || !fs::exists(dir, ec)) return;
       // Deleting across a mount would delete what is mounted: refuse instead.
-      for (const auto& m : mounts_under(dir))
+      const auto mounts = mounts_under(dir);
+      for (const auto& m : mounts)
         if (m != dir) throw Error(hr::VmcomputeInvalidState, m.string() + " is still mounted");
-      if (mounts_under(dir).empty()) {
+      if (mounts.empty()) {
         fs::remove_all(dir, ec);
       } else {
         // The directory is itself a mount point (the scratch disk): its owner removes
