@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
                  "where SCSI disks appear, as <controller>:0:0:<lun>/block/<name>")
       ->capture_default_str();
   app.add_option("--dev-dir", opts.storage.dev, "where block device nodes are")->capture_default_str();
+  app.add_option("--wait-for", opts.storage.wait_for,
+                 "storage requests wait (up to 10 s) for this file, which the VM's init creates once it has loaded "
+                 "its kernel modules");
   std::string runtime = "auto";
   app.add_option("--root", opts.containers.root, "container bundles, runtime state and work files live under it")
       ->capture_default_str();

@@ -256,6 +256,12 @@ std::string scsi_address(uint8_t controller, uint8_t lun) {
 struct Storage::Impl {
   enum class Kind { ScsiDisk, ScsiBlockDev, Pmem, Plan9, Overlay };
 
+  // Requests held until options.wait_for exists.
+  bool ready = false;
+  std::vector<std::pair<schema::ModificationRequest, std::function<void(hcs::Result<void>)>>> held;
+  std::unique_ptr<asio::steady_timer> ready_timer;
+  std::chrono::steady_clock::time_point ready_deadline;
+
   struct Mount {
     Kind kind;
     std::string source;                // device, share name, or "overlay"
@@ -655,6 +661,41 @@ Storage::Storage(asio::any_io_executor ex, StorageOptions options) : impl_(std::
 Storage::~Storage() = default;
 
 void Storage::modify(const schema::ModificationRequest& request, std::function<void(hcs::Result<void>)> done) {
+  auto& w = *impl_;
+  if (!w.options.wait_for.empty() && !w.ready) {
+    std::error_code ec;
+    w.ready = fs::exists(w.options.wait_for, ec);
+    if (!w.ready) {
+      // Held in order until the modules are in; then applied as if they had just come.
+      w.held.emplace_back(request, std::move(done));
+      if (w.held.size() == 1) {
+        w.ready_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        wait_ready();
+      }
+      return;
+    }
+  }
+  apply(request, std::move(done));
+}
+
+void Storage::wait_ready() {
+  auto& w = *impl_;
+  if (!w.ready_timer) w.ready_timer = std::make_unique<asio::steady_timer>(w.ex);
+  w.ready_timer->expires_after(std::chrono::milliseconds(10));
+  w.ready_timer->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    auto& w = *impl_;
+    std::error_code fec;
+    w.ready = fs::exists(w.options.wait_for, fec);
+    if (!w.ready && std::chrono::steady_clock::now() < w.ready_deadline) return wait_ready();
+    if (!w.ready) spdlog::warn("{} did not appear within 10 s: going on without it", w.options.wait_for.string());
+    w.ready = true;
+    auto held = std::move(w.held);
+    for (auto& [req, done] : held) apply(req, std::move(done));
+  });
+}
+
+void Storage::apply(const schema::ModificationRequest& request, std::function<void(hcs::Result<void>)> done) {
   hcs::Result<void> result;
   try {
     if (impl_->start(request, done)) return;

@@ -18,6 +18,9 @@ namespace gcs {
 struct StorageOptions {
   std::filesystem::path scsi_devices = "/sys/bus/scsi/devices";  // <c>:0:0:<lun>/block/<name>
   std::filesystem::path dev = "/dev";                            // block device nodes: sdX, pmemN
+  // When set, requests wait (up to 10 s) for this file: the VM's init creates it once
+  // it has loaded the kernel modules (filesystems, SCSI) it loads after the gcs starts.
+  std::filesystem::path wait_for;
 };
 
 class Storage {
@@ -35,6 +38,8 @@ class Storage {
   bool overlay_mounted(const std::filesystem::path& root) const;
 
  private:
+  void wait_ready();
+  void apply(const hcs::schema::ModificationRequest& request, std::function<void(hcs::Result<void>)> done);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

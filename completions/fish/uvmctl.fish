@@ -15,15 +15,18 @@ function __uvmctl_at
             continue
         end
         switch $w
-            case --log-level --log-format -o --output
+            case --root --log-level --log-format -o --output
                 set skip 1
             case '-*'
             case '*'
                 set -a plain $w
         end
-        # Stop at the verb: what follows belongs to it.
-        if test "$plain" = "gcs exec"; or test "$plain" = "gcs run"
-            break
+        # Stop at the verb: what follows (ids, commands) belongs to it.
+        switch "$plain"
+            case 'gcs exec' 'gcs run' 'disk add' 'disk remove' 'bootfiles build'
+                break
+            case run create start exec list ls inspect console logs stop kill pause resume delete rm
+                break
         end
     end
     test "$plain" = "$argv"
@@ -77,9 +80,25 @@ complete -c uvmctl -f
 # uvmctl
 complete -c uvmctl -n '__uvmctl_at' -s h -l help -d 'Print help and exit'
 complete -c uvmctl -n '__uvmctl_at' -l version -d 'Print version and exit'
+complete -c uvmctl -n '__uvmctl_at' -l root -x -a '(__fish_complete_directories)' -d 'The state root'
 complete -c uvmctl -n '__uvmctl_at' -l log-level -x -a 'trace debug info warn error critical off' -d 'Least severe level to log'
 complete -c uvmctl -n '__uvmctl_at' -l log-format -x -a 'text json' -d 'Format of the log on stderr'
 complete -c uvmctl -n '__uvmctl_at' -s o -l output -x -a 'table json' -d 'How results and errors are printed'
+complete -c uvmctl -n '__uvmctl_at' -a run -d 'Boot a VM, run a command or OCI bundle in it, remove it'
+complete -c uvmctl -n '__uvmctl_at' -a create -d 'Create a VM owned by a background vmhost'
+complete -c uvmctl -n '__uvmctl_at' -a start -d 'Boot a created or stopped VM'
+complete -c uvmctl -n '__uvmctl_at' -a exec -d 'Run a command in a running VM'
+complete -c uvmctl -n '__uvmctl_at' -a 'list ls' -d 'List the VMs and their states'
+complete -c uvmctl -n '__uvmctl_at' -a inspect -d 'Print a VM as JSON'
+complete -c uvmctl -n '__uvmctl_at' -a console -d 'Print the VM serial console'
+complete -c uvmctl -n '__uvmctl_at' -a logs -d 'Print the log of the VM gcs'
+complete -c uvmctl -n '__uvmctl_at' -a stop -d 'Shut a VM down gracefully'
+complete -c uvmctl -n '__uvmctl_at' -a kill -d 'Terminate a VM at once'
+complete -c uvmctl -n '__uvmctl_at' -a pause -d 'Pause a running VM'
+complete -c uvmctl -n '__uvmctl_at' -a resume -d 'Resume a paused VM'
+complete -c uvmctl -n '__uvmctl_at' -a 'delete rm' -d 'Terminate VMs and remove them'
+complete -c uvmctl -n '__uvmctl_at' -a disk -d 'Hot-plug SCSI disks on a running VM'
+complete -c uvmctl -n '__uvmctl_at' -a bootfiles -d 'The utility VM kernel and initrd'
 complete -c uvmctl -n '__uvmctl_at' -a gcs -d 'Talk to a gcs directly (the guest agent dials in)'
 
 # uvmctl gcs
@@ -113,3 +132,105 @@ complete -c uvmctl -n $run_opts -s e -l env -x -d 'KEY=VALUE for the container e
 complete -c uvmctl -n $run_opts -l timeout -x -d 'Seconds to wait for the gcs to connect'
 complete -c uvmctl -n $run_opts -l stop-timeout -x -d 'Seconds a graceful shutdown may take'
 complete -c uvmctl -n $run_opts -l guest-log -d 'Copy the guest agent log (port 109) to stderr'
+
+# The ids of the VMs: the directories under <root>/vm (--root, else $HCSKIT_ROOT).
+function __uvmctl_vm_ids
+    set -l root /run/hcskit
+    set -q HCSKIT_ROOT; and set root $HCSKIT_ROOT
+    set -l words (commandline -opc)
+    set -l i (contains -i -- --root $words); and set root $words[(math $i + 1)]
+    for d in $root/vm/*/
+        basename $d
+    end
+end
+
+# True when the verb ($argv, e.g. "stop" or "disk add") has been typed and no
+# positional word (the VM id) follows it yet.
+function __uvmctl_wants_id
+    __uvmctl_at $argv; or return 1
+    set -l words (commandline -opc)
+    set -l i (contains -i -- $argv[-1] $words); or return 1
+    set -l skip 0
+    for w in $words[(math $i + 1)..-1]
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        switch $w
+            case --timeout -e --env -w --cwd --lun --controller --mount
+                set skip 1
+            case '-*'
+            case '*'
+                return 1
+        end
+    end
+    return 0
+end
+
+for verb in run create
+    complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -l id -x -d 'The VM id'
+    complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -s m -l memory -x -d 'Memory in MB'
+    complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -s c -l cpus -x -d 'Virtual processors'
+    complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -l boot-files -x -a '(__fish_complete_directories)' -d 'Directory with vmlinux and initrd.img'
+    complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -l kernel -r -F -d 'The kernel (vmlinux)'
+    complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -l initrd -r -F -d 'The initrd'
+    complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -l kernel-args -x -d 'Extra kernel command line'
+    complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -l accel -x -a 'auto kvm tcg' -d 'Acceleration'
+    complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -l qemu -r -F -d 'The QEMU binary'
+    complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -l timeout -x -d 'Seconds the VM may take to boot'
+    complete -c uvmctl -n "__uvmctl_at $verb" -s h -l help -d 'Print help and exit'
+end
+set -l run_vm '__uvmctl_at run; and not contains -- -- (commandline -opc)'
+complete -c uvmctl -n $run_vm -s i -l interactive -d 'Relay stdin to the process'
+complete -c uvmctl -n $run_vm -s t -l tty -d 'Give the process a terminal'
+complete -c uvmctl -n $run_vm -s e -l env -x -d 'KEY=VALUE for the process environment'
+complete -c uvmctl -n $run_vm -s w -l cwd -x -d 'Working directory in the guest'
+complete -c uvmctl -n $run_vm -l guest-log -d 'Copy the gcs log to stderr'
+complete -c uvmctl -n $run_vm -l bundle -x -a '(__fish_complete_directories)' -d 'Run this OCI bundle as a container'
+complete -c uvmctl -n '__uvmctl_at create' -l no-start -d 'Record the VM but do not boot it'
+
+# Verbs that take VM ids.
+for verb in start exec inspect console logs stop kill pause resume
+    complete -c uvmctl -n "__uvmctl_at $verb" -s h -l help -d 'Print help and exit'
+    complete -c uvmctl -n "__uvmctl_wants_id $verb" -a '(__uvmctl_vm_ids)' -d 'VM'
+end
+complete -c uvmctl -n '__uvmctl_at start' -l timeout -x -d 'Seconds the boot may take'
+complete -c uvmctl -n '__uvmctl_at stop' -l timeout -x -d 'Seconds the guest may take to power off'
+complete -c uvmctl -n '__uvmctl_at console' -s f -l follow -d 'Keep printing what is added'
+complete -c uvmctl -n '__uvmctl_at logs' -s f -l follow -d 'Keep printing what is added'
+set -l exec_vm '__uvmctl_at exec; and not contains -- -- (commandline -opc)'
+complete -c uvmctl -n $exec_vm -s i -l interactive -d 'Relay stdin to the process'
+complete -c uvmctl -n $exec_vm -s t -l tty -d 'Give the process a terminal'
+complete -c uvmctl -n $exec_vm -s e -l env -x -d 'KEY=VALUE for the process environment'
+complete -c uvmctl -n $exec_vm -s w -l cwd -x -d 'Working directory in the guest'
+for verb in delete rm
+    complete -c uvmctl -n "__uvmctl_at $verb" -s h -l help -d 'Print help and exit'
+    complete -c uvmctl -n "__uvmctl_at $verb" -s f -l force -d 'Kill an unresponsive owner, ignore unknown ids'
+    complete -c uvmctl -n "__uvmctl_at $verb" -a '(__uvmctl_vm_ids)' -d 'VM'
+end
+complete -c uvmctl -n '__uvmctl_at list; or __uvmctl_at ls' -s h -l help -d 'Print help and exit'
+
+# uvmctl disk
+complete -c uvmctl -n '__uvmctl_at disk' -s h -l help -d 'Print help and exit'
+complete -c uvmctl -n '__uvmctl_at disk' -a add -d 'Attach a raw disk image and mount it in the guest'
+complete -c uvmctl -n '__uvmctl_at disk' -a remove -d 'Unmount a disk in the guest and detach it'
+for verb in 'disk add' 'disk remove'
+    complete -c uvmctl -n "__uvmctl_at $verb" -s h -l help -d 'Print help and exit'
+    complete -c uvmctl -n "__uvmctl_at $verb" -l lun -x -d 'The LUN (0-63)'
+    complete -c uvmctl -n "__uvmctl_at $verb" -l controller -x -a '0 1 2 3' -d 'The SCSI controller'
+    complete -c uvmctl -n "__uvmctl_at $verb" -l mount -x -d 'Mount path in the guest'
+    complete -c uvmctl -n "__uvmctl_wants_id $verb" -a '(__uvmctl_vm_ids)' -d 'VM'
+end
+complete -c uvmctl -n '__uvmctl_at disk add' -l read-only -d 'Attach and mount it read-only'
+complete -c uvmctl -n '__uvmctl_at disk add; and not __uvmctl_wants_id disk add' -F
+
+# uvmctl bootfiles
+complete -c uvmctl -n '__uvmctl_at bootfiles' -s h -l help -d 'Print help and exit'
+complete -c uvmctl -n '__uvmctl_at bootfiles' -a build -d 'Build vmlinux and initrd.img'
+set -l bf '__uvmctl_at bootfiles build'
+complete -c uvmctl -n $bf -s h -l help -d 'Print help and exit'
+complete -c uvmctl -n $bf -l dir -x -a '(__fish_complete_directories)' -d 'Output directory'
+complete -c uvmctl -n $bf -l kernel-package -r -F -d 'linux-image package or .deb file'
+complete -c uvmctl -n $bf -l gcs -r -F -d 'Static gcs binary'
+complete -c uvmctl -n $bf -l init -r -F -d 'Static hcs-init binary'
+complete -c uvmctl -n $bf -l force -d 'Rebuild even when up to date'

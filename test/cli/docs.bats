@@ -167,3 +167,68 @@ bash_complete() {
   fi
   [ "$checked" = 1 ] || skip "neither zsh nor fish is installed"
 }
+
+@test "uvmctl.1 documents every flag of every VM verb's --help" {
+  local verb
+  for verb in run create start exec list ls inspect console logs stop kill pause resume delete rm \
+    'disk add' 'disk remove' 'bootfiles build'; do
+    # shellcheck disable=SC2086 # "disk add" is two words
+    assert_flags_documented uvmctl.1 "$UVMCTL" $verb
+  done
+}
+
+@test "uvmctl.1 has FILES and ENVIRONMENT sections, and gcs.1 documents --wait-for" {
+  local section
+  for section in FILES ENVIRONMENT; do
+    grep -qE "^\.SH \"?${section}\"?\$" "$REPO/man/uvmctl.1" || fail "uvmctl.1 has no $section section"
+  done
+  man_text uvmctl.1 | grep -q HCSKIT_ROOT || fail "uvmctl.1 does not mention HCSKIT_ROOT"
+  man_text uvmctl.1 | grep -q HCSKIT_BOOT_FILES || fail "uvmctl.1 does not mention HCSKIT_BOOT_FILES"
+  man_text gcs.1 | grep -q -- --wait-for || fail "gcs.1 does not document --wait-for"
+}
+
+@test "bash completion: uvmctl offers the VM verbs, and disk and bootfiles subcommands" {
+  local verb
+  run bash_complete uvmctl 'uvmctl '
+  assert_success
+  for verb in run create start exec list inspect console logs stop kill pause resume delete disk bootfiles gcs; do
+    assert_line "$verb"
+  done
+  run bash_complete uvmctl 'uvmctl --root /tmp disk '
+  assert_line add
+  assert_line remove
+  run bash_complete uvmctl 'uvmctl bootfiles b'
+  assert_output build
+}
+
+@test "bash completion: VM ids from the state root, and --accel values" {
+  local root=$BATS_TEST_TMPDIR/root
+  mkdir -p "$root/vm/vm-one" "$root/vm/vm-two"
+  HCSKIT_ROOT=$root run bash_complete uvmctl 'uvmctl exec '
+  assert_line vm-one
+  assert_line vm-two
+  run bash_complete uvmctl "uvmctl --root $root delete vm-one "
+  assert_line vm-two
+  run bash_complete uvmctl "uvmctl --root $root disk add vm-o"
+  assert_output vm-one
+  run bash_complete uvmctl "uvmctl --root $root exec vm-one -- "
+  assert_output ''
+  run bash_complete uvmctl 'uvmctl run --accel '
+  assert_line auto
+  assert_line kvm
+  assert_line tcg
+  run bash_complete uvmctl 'uvmctl create --accel=t'
+  assert_output tcg
+}
+
+@test "bash completion offers every flag of each VM verb's --help" {
+  local verb flag
+  for verb in run create start exec list inspect console logs stop kill pause resume delete \
+    'disk add' 'disk remove' 'bootfiles build'; do
+    run bash_complete uvmctl "uvmctl $verb -"
+    # shellcheck disable=SC2086
+    for flag in $(help_flags "$UVMCTL" $verb); do
+      assert_line -- "$flag"
+    done
+  done
+}

@@ -4,8 +4,8 @@
 
 namespace uvmctl {
 
-void SessionFlags::add_to(CLI::App& cmd, const std::string& what) {
-  cmd.add_option("--listen", listen, "where the gcs dials: unix:PATH, vsock, or mux+...")->required();
+void SessionFlags::add_to(CLI::App& cmd, const std::string& what, bool with_listen) {
+  if (with_listen) cmd.add_option("--listen", listen, "where the gcs dials: unix:PATH, vsock, or mux+...")->required();
   cmd.add_flag("-i,--interactive", interactive, "relay this command's stdin to the " + what);
   cmd.add_flag("-t,--tty", tty, "give the " + what + " a terminal");
   cmd.add_option("-e,--env", env, "KEY=VALUE to set in the " + what + "'s environment (repeatable)")
@@ -28,7 +28,7 @@ std::map<std::string, std::string> SessionFlags::environment() const {
 }
 
 void SessionFlags::apply(hcs::bridge::SessionOptions& options) const {
-  options.listen = hcs::transport::Address::parse(listen);
+  if (!listen.empty()) options.listen = hcs::transport::Address::parse(listen);
   options.stdin_open = interactive;
   options.tty = tty;
   options.connect_timeout = std::chrono::seconds(timeout_s);

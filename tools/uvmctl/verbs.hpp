@@ -2,15 +2,18 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "hcs/bridge/run.hpp"
+#include "hcs/uvm/options.hpp"
 
 namespace uvmctl {
 
 struct Globals {
+  std::string root;  // the state root; empty: $HCSKIT_ROOT or /run/hcskit
   std::string log_level = "warn";
   std::string log_format = "text";
   std::string output = "table";  // table|json: how results and errors are printed
@@ -23,13 +26,45 @@ struct SessionFlags {
   bool interactive = false, tty = false, guest_log = false;
   std::vector<std::string> env;
   unsigned timeout_s = 120;
-  // Adds --listen, -i, -t, -e, --timeout and --guest-log; `what` names what runs.
-  void add_to(CLI::App& cmd, const std::string& what);
+  // Adds -i, -t, -e, --timeout and --guest-log (and --listen when `listen`); `what`
+  // names what runs.
+  void add_to(CLI::App& cmd, const std::string& what, bool listen = true);
   // Fills the session part of a verb's options.
   void apply(hcs::bridge::SessionOptions& options) const;
   // The -e KEY=VALUE pairs; throws ErrInvalidArg for one without '='.
   std::map<std::string, std::string> environment() const;
 };
+
+// The flags that describe a utility VM (run and create).
+struct VmFlags {
+  std::string id, boot_files, kernel, initrd, kernel_args, accel = "auto", qemu = "qemu-system-x86_64";
+  uint64_t memory_mb = 1024;
+  uint32_t cpus = 2;
+  void add_to(CLI::App& cmd);
+  hcs::uvm::Options options() const;
+};
+
+// `uvmctl run`: boot a VM, run a command (or a bundle) in it, tear it down.
+void add_run(CLI::App& app, Globals& globals, int& exit_code);
+// Long-lived VMs, each verb in its own file.
+void add_create(CLI::App& app, Globals& globals, int& exit_code);
+void add_start(CLI::App& app, Globals& globals, int& exit_code);
+void add_exec(CLI::App& app, Globals& globals, int& exit_code);
+void add_list(CLI::App& app, Globals& globals, int& exit_code);
+void add_inspect(CLI::App& app, Globals& globals, int& exit_code);
+void add_console_and_logs(CLI::App& app, Globals& globals, int& exit_code);
+void add_stop_and_kill(CLI::App& app, Globals& globals, int& exit_code);
+void add_pause_and_resume(CLI::App& app, Globals& globals, int& exit_code);
+void add_delete(CLI::App& app, Globals& globals, int& exit_code);
+void add_disk(CLI::App& app, Globals& globals, int& exit_code);
+void add_vmhost(CLI::App& app, Globals& globals, int& exit_code);
+
+// Sets up logging and runs `body` under hcs::cli::guard; its result is the exit code.
+int run_verb(const Globals& globals, const std::function<int()>& body);
+// The state root the globals name.
+std::string state_root(const Globals& globals);
+// `uvmctl bootfiles build`: the utility VM's kernel and initrd.
+void add_bootfiles(CLI::App& app, Globals& globals, int& exit_code);
 
 // `uvmctl gcs exec`: run a command through a gcs that dials in.
 void add_gcs_exec(CLI::App& gcs, Globals& globals, int& exit_code);

@@ -53,7 +53,8 @@ struct GuestSession::Impl {
     return FdStream::adopt(io.get_executor(), UniqueFd(copy), FdStream::Kind::Pipe);
   }
 
-  void on_connection(transport::Connection conn, std::function<void(std::shared_ptr<GuestConnection>)> on_ready) {
+  void on_connection(GuestSession& session, transport::Connection conn,
+                     std::function<void(std::shared_ptr<GuestConnection>)> on_ready) {
     connect_timer.cancel();
     progress_timer.cancel();
     if (opts.forward_guest_log) {
@@ -68,10 +69,11 @@ struct GuestSession::Impl {
     }
     GuestConnection::Options gopts;
     GuestConnection::async_open(std::move(conn), gopts,
-                                [this, on_ready = std::move(on_ready)](Result<std::shared_ptr<GuestConnection>> r) {
+                                [this, &session, on_ready = std::move(on_ready)](Result<std::shared_ptr<GuestConnection>> r) {
                                   if (!r.ok()) return fail(r.error());
                                   guest = r.value();
-                                  on_ready(guest);
+                                  if (!opts.hooks) return on_ready(guest);
+                                  opts.hooks->connected(session, guest, [this, on_ready] { on_ready(guest); });
                                 });
   }
 
@@ -126,12 +128,21 @@ void GuestSession::run(std::function<void(std::shared_ptr<GuestConnection>)> on_
       (void)n;
     });
   }
-  s.listener->async_accept([&s, on_ready = std::move(on_ready)](Result<transport::Connection> r) mutable {
+  s.listener->async_accept([this, &s, on_ready = std::move(on_ready)](Result<transport::Connection> r) mutable {
     s.listener->close();  // one guest per run
     if (!r.ok()) return s.fail(r.error());
-    s.on_connection(std::move(r).value(), std::move(on_ready));
+    s.on_connection(*this, std::move(r).value(), std::move(on_ready));
   });
+  if (o.hooks) {
+    try {
+      o.hooks->listening(*this);
+    } catch (const Error& e) {
+      s.fail(e);
+    }
+  }
   s.io.run();
+  if (o.hooks)
+    if (auto replaced = o.hooks->finished(*this, s.error)) s.error = std::move(replaced);
   if (s.guest) s.guest->close();
   if (s.log_listener) s.log_listener->close();
   s.listener->close();

@@ -25,6 +25,27 @@ namespace hcs::bridge {
 
 class GuestConnection;
 class GuestProcess;
+class GuestSession;
+
+// What a front end adds around a session, e.g. booting the VM whose gcs dials in.
+class SessionHooks {
+ public:
+  virtual ~SessionHooks() = default;
+  // The session listens: start what will dial in. Report failures with session.fail().
+  virtual void listening(GuestSession& session) { (void)session; }
+  // The gcs has negotiated; call `ready` (once) to go on with the run.
+  virtual void connected(GuestSession& session, std::shared_ptr<GuestConnection> guest, std::function<void()> ready) {
+    (void)session, (void)guest;
+    ready();
+  }
+  // The run is over: release what listening() started, on the session's thread, before
+  // the session's event loop goes away. `error` is how the run failed, if it did; a
+  // returned error replaces it (e.g. the VM's own reason for a dropped connection).
+  virtual std::optional<Error> finished(GuestSession& session, const std::optional<Error>& error) {
+    (void)session, (void)error;
+    return std::nullopt;
+  }
+};
 
 // What a session with one gcs needs: where it dials in, and the caller's stdio.
 struct SessionOptions {
@@ -34,6 +55,7 @@ struct SessionOptions {
   bool stdin_open = false;                   // -i: relay our stdin
   bool tty = false;                          // -t: a pty in the guest, our terminal raw
   bool forward_guest_log = false;            // copy the gcs's log port to err_fd
+  SessionHooks* hooks = nullptr;             // not owned; outlives the session
 };
 
 struct RunOptions : SessionOptions {

@@ -101,12 +101,14 @@ Child spawn(const SpawnOptions& opts) {
     if (fd < 0) fd = devnull.get();
   Pipe err = make_pipe();
   const pid_t parent = ::getpid();
+  std::vector<int> pass = opts.pass_fds;  // reserved before fork: the child may not allocate
 
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork");
   if (pid == 0) {
+    int err_fd = err.write.get();
     auto fail = [&](int e) {
-      ssize_t r = ::write(err.write.get(), &e, sizeof e);
+      ssize_t r = ::write(err_fd, &e, sizeof e);
       (void)r;
       ::_exit(127);
     };
@@ -125,17 +127,30 @@ Child spawn(const SpawnOptions& opts) {
       for (const auto& m : opts.hide_mounts)
         if (::umount2(m.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) fail(errno);
     }
-    // dup every source above 2 first so that the dup2s below cannot clobber each other.
+    // dup every source above the target range first so that the dup2s below cannot
+    // clobber each other.
+    const int targets = 3 + int(pass.size());
+    if (!pass.empty()) {
+      const int e = ::fcntl(err_fd, F_DUPFD_CLOEXEC, targets);
+      if (e < 0) fail(errno);
+      err_fd = e;
+    }
     int moved[3];
     for (int i = 0; i < 3; ++i) {
-      moved[i] = ::fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+      moved[i] = ::fcntl(fds[i], F_DUPFD_CLOEXEC, targets);
       if (moved[i] < 0) fail(errno);
+    }
+    for (size_t i = 0; i < pass.size(); ++i) {
+      pass[i] = ::fcntl(pass[i], F_DUPFD_CLOEXEC, targets);
+      if (pass[i] < 0) fail(errno);
     }
     for (int i = 0; i < 3; ++i)
       if (::dup2(moved[i], i) < 0) fail(errno);
-    // Nothing of ours beyond stdio reaches the program (Asio's sockets are not
-    // close-on-exec); marking rather than closing keeps the error pipe until exec.
+    // Nothing of ours beyond stdio (and pass_fds) reaches the program (Asio's sockets
+    // are not close-on-exec); marking rather than closing keeps the error pipe until exec.
     if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) fail(errno);
+    for (size_t i = 0; i < pass.size(); ++i)
+      if (::dup2(pass[i], 3 + int(i)) < 0) fail(errno);
     if (opts.controlling_tty && ::ioctl(0, TIOCSCTTY, 0) < 0) fail(errno);
     if (!opts.cwd.empty() && ::chdir(opts.cwd.c_str()) != 0) fail(errno);
     ::execve(exe.c_str(), argv.data(), envp.data());

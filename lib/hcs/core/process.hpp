@@ -26,6 +26,8 @@ struct SpawnOptions {
   // Runs the program in a private mount namespace from which these mounts are
   // detached (crun refuses hybrid cgroups unless it cannot see the cgroup2 mount).
   std::vector<std::string> hide_mounts;
+  // Handed to the program as fds 3, 4, ... in this order (e.g. a lock it takes over).
+  std::vector<int> pass_fds;
 };
 
 struct ExitStatus {

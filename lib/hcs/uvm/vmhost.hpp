@@ -1,0 +1,33 @@
+// vmhost: the owner of a long-lived utility VM on a Linux host (hcsshim's HCS does
+// this on Windows). `uvmctl create` spawns it detached; it is QEMU's parent, holds the
+// bridge to the gcs, keeps the VM's state record, and serves the compute service
+// (lib/proto/compute.proto) on <vm dir>/compute.sock for later commands.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "hcs/uvm/options.hpp"
+
+namespace hcs::uvm {
+
+struct CreateVmOptions {
+  Options vm;
+  Accel accel = Accel::Auto;
+  std::string state_root;
+  std::string qemu = "qemu-system-x86_64";
+  std::chrono::milliseconds boot_timeout = std::chrono::seconds(60);
+  bool start = true;     // boot now; else the VM waits for Start
+  std::string vmhost;    // the program to run as `<vmhost> vmhost --root R --id ID`
+};
+
+// Records the VM, starts its vmhost and waits until it has booted the VM to a connected
+// gcs (or, without `start`, until it serves). Returns the VM's id. Throws with the
+// vmhost's reason (e.g. a boot that never reached the gcs, with the console's tail).
+std::string create_vm(const CreateVmOptions& options);
+
+// The vmhost itself: takes over the owner lock at fd 3 and reports readiness on fd 4.
+// Returns its exit code.
+int run_vmhost(const std::string& state_root, const std::string& id);
+
+}  // namespace hcs::uvm

@@ -1,0 +1,207 @@
+#!/usr/bin/env bats
+# uvmctl's utility VMs: real QEMU guests (TCG) booted from boot files built by
+# `uvmctl bootfiles build`, each test with its own state root. Needs root and QEMU.
+
+load helpers
+
+setup_file() {
+  export BOOT="$BIN_DIR/boot"
+  if [ "$(id -u)" = 0 ] && command -v qemu-system-x86_64 >/dev/null; then
+    "$BIN_DIR/tools/uvmctl/uvmctl" bootfiles build --dir "$BOOT" >"$BATS_FILE_TMPDIR/bootfiles.log" 2>&1 || true
+  fi
+}
+
+setup() {
+  TMP=$(mktemp -d /tmp/hcskit-vm-XXXXXX)
+  [ "$(id -u)" = 0 ] || skip "utility VMs need root"
+  command -v qemu-system-x86_64 >/dev/null || skip "QEMU is not installed"
+  [ -f "$BOOT/vmlinux" ] && [ -f "$BOOT/initrd.img" ] || skip "no boot files: $(tail -n 3 "$BATS_FILE_TMPDIR/bootfiles.log")"
+  ROOT="$TMP/state"
+  VM=(--accel tcg --memory 512 --cpus 1 --boot-files "$BOOT")
+}
+
+teardown() {
+  # Whatever a failed test left: its VMs, their owners and QEMUs.
+  if [ -d "$ROOT/vm" ]; then
+    for d in "$ROOT"/vm/*/; do
+      [ -d "$d" ] && "$UVMCTL" --root "$ROOT" delete -f "$(basename "$d")" >/dev/null 2>&1 || true
+    done
+  fi
+  rm -rf "$TMP"
+}
+
+uvm() { "$UVMCTL" --root "$ROOT" "$@"; }
+
+# No QEMU or vmhost of this test's state root is left.
+assert_no_processes() {
+  run pgrep -f -- "$ROOT"
+  assert_failure
+}
+
+@test "run: echo through a fresh VM, which is gone afterwards" {
+  run uvm run "${VM[@]}" -- echo hello from the guest
+  assert_success
+  assert_output "hello from the guest"
+  run ls "$ROOT/vm"
+  assert_output ""
+  assert_no_processes
+}
+
+@test "run: exit codes, stderr and the guest kernel" {
+  run uvm run "${VM[@]}" -- sh -c 'uname -s; echo oops >&2; exit 7'
+  assert_equal "$status" 7
+  assert_line "Linux"
+  assert_line "oops"
+}
+
+@test "run -i: stdin is piped into the guest" {
+  run bash -c "printf 'one\ntwo\n' | '$UVMCTL' --root '$ROOT' run ${VM[*]} -i -- wc -l"
+  assert_success
+  assert_output --regexp '^ *2$'
+}
+
+@test "run --bundle: a busybox container in the VM" {
+  local fx="$TMP/fx"
+  "$BATS_TEST_DIRNAME/../fixtures/make-fixtures" "$fx" >/dev/null
+  run uvm run "${VM[@]}" --bundle "$fx/bundle" -- sh -c 'cat /etc/os-release 2>/dev/null; echo in-container; hostname; exit 3'
+  assert_equal "$status" 3
+  assert_line "in-container"
+  assert_no_processes
+}
+
+@test "create, exec, list, inspect, console, logs, stop, delete" {
+  run uvm create "${VM[@]}" --id vm1 --kernel-args hcskit.debug
+  assert_success
+  assert_output "vm1"
+  run uvm exec vm1 -- sh -c 'echo from-exec; exit 5'
+  assert_equal "$status" 5
+  assert_output "from-exec"
+  run bash -c "echo piped | '$UVMCTL' --root '$ROOT' exec -i vm1 -- cat"
+  assert_output "piped"
+  run uvm list
+  assert_success
+  assert_line --regexp '^vm1 +Running +uvmctl'
+  run uvm -o json list
+  assert_output --partial '"Id": "vm1"'
+  run uvm inspect vm1
+  assert_success
+  assert_output --partial '"LinuxKernelDirect"'
+  assert_output --partial '"ProtocolVersion": 4'
+  run uvm console vm1
+  assert_success
+  assert_output --partial "hcs-init:"
+  run uvm logs vm1
+  assert_success
+  assert_output --partial "started process"
+  run uvm stop vm1
+  assert_success
+  run uvm list
+  assert_line --regexp '^vm1 +Stopped'
+  run uvm exec vm1 -- true
+  assert_failure 125
+  assert_output --partial "not running"
+  run uvm start vm1
+  assert_success
+  run uvm exec vm1 -- echo again
+  assert_output "again"
+  run uvm delete vm1
+  assert_success
+  run ls -A "$ROOT/vm"
+  assert_output ""
+  assert_no_processes
+}
+
+@test "disk add/remove: a hot-plugged ext4 disk is mounted in the guest" {
+  mkdir -p "$TMP/content"
+  echo "on the disk" >"$TMP/content/file.txt"
+  mkfs.ext4 -q -d "$TMP/content" "$TMP/disk.img" 8M
+  uvm create "${VM[@]}" --id vm2
+  run uvm disk add vm2 "$TMP/disk.img" --lun 3 --read-only
+  assert_success
+  run uvm exec vm2 -- cat /run/mounts/scsi/m0-3/file.txt
+  assert_output "on the disk"
+  run uvm inspect vm2
+  assert_output --partial "$TMP/disk.img"
+  run uvm disk add vm2 "$TMP/disk.img" --lun 3
+  assert_failure 125
+  assert_output --partial "in use"
+  run uvm disk remove vm2 --lun 3
+  assert_success
+  run uvm exec vm2 -- sh -c 'ls /run/mounts/scsi/m0-3/file.txt; ls /sys/bus/scsi/devices'
+  refute_output --partial "0:0:0:3"
+  uvm delete vm2
+}
+
+@test "faults: QEMU killed -9 leaves a stopped VM that delete cleans up" {
+  uvm create "${VM[@]}" --id vm3
+  local qemu
+  qemu=$(uvm inspect vm3 | jq -r .Properties.QemuPid)
+  kill -9 "$qemu"
+  for _ in $(seq 50); do uvm list | grep -q 'vm3 *Stopped' && break; sleep 0.2; done
+  run uvm list
+  assert_line --regexp '^vm3 +Stopped'
+  run uvm exec vm3 -- true
+  assert_failure 125
+  run uvm delete vm3
+  assert_success
+  run ls -A "$ROOT/vm"
+  assert_output ""
+  assert_no_processes
+}
+
+@test "faults: a killed vmhost takes its QEMU along and its record is pruned" {
+  uvm create "${VM[@]}" --id vm4
+  local owner qemu
+  owner=$(uvm inspect vm4 | jq -r .OwnerPid)
+  qemu=$(uvm inspect vm4 | jq -r .Properties.QemuPid)
+  kill -9 "$owner"
+  for _ in $(seq 50); do kill -0 "$qemu" 2>/dev/null || break; sleep 0.1; done
+  run kill -0 "$qemu"
+  assert_failure
+  run uvm list
+  refute_output --partial vm4
+  run ls -A "$ROOT/vm"
+  assert_output ""
+  run uvm exec vm4 -- true
+  assert_failure 125
+  assert_output --partial "no vm 'vm4'"
+}
+
+@test "faults: a guest kernel panic is a clear error with the console's tail" {
+  run uvm run "${VM[@]}" --kernel-args "rdinit=/no/such/init" -- true
+  assert_failure 125
+  assert_output --partial "panic"
+  assert_output --partial "console"
+  assert_no_processes
+}
+
+@test "faults: a boot that never reaches the gcs times out with the console" {
+  run uvm run "${VM[@]}" --timeout 1 -- true
+  assert_failure 125
+  assert_output --partial "did not reach its gcs within 1 s"
+  assert_output --partial "console"
+  assert_no_processes
+}
+
+@test "errors: unknown VMs, bad ids, bad options" {
+  run uvm exec nope -- true
+  assert_failure 125
+  assert_output --partial "no vm 'nope'"
+  run uvm delete nope
+  assert_failure 125
+  run uvm delete -f nope
+  assert_success
+  run uvm inspect ../x
+  assert_failure 125
+  run uvm run "${VM[@]}" --memory 10 -- true
+  assert_failure 125
+  assert_output --partial "memory"
+  run uvm run --accel tcg --boot-files "$TMP/none" -- true
+  assert_failure 125
+  run uvm create "${VM[@]}" --id dup --no-start
+  assert_success
+  run uvm create "${VM[@]}" --id dup --no-start
+  assert_failure 125
+  assert_output --partial "exists"
+  uvm delete dup
+}
