@@ -27,6 +27,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The layout of the initrd: bump it when what write_initrd() writes changes, so that
+// initrds built by an older hcskit are rebuilt.
+constexpr int kInitrdLayout = 1;
+
 // The modules a utility VM needs, by feature; their dependencies are added. The first
 // two are the "early" set: what the gcs needs to reach the host (virtio-serial on the
 // microvm's virtio-mmio bus). hcs-init loads those before it starts the gcs and the rest
@@ -589,7 +593,8 @@ BootFiles build_boot_files(const BootFilesOptions& o) {
   // Stage two: the initrd, when anything that goes into it is newer.
   const InitrdPlan plan = plan_initrd(init, gcs, *kernel);
   const fs::path initrd = dir / "initrd.img";
-  bool stale = o.force || kernel_built || !same_kernel || !fs::is_regular_file(initrd);
+  bool stale = o.force || kernel_built || !same_kernel || !fs::is_regular_file(initrd) ||
+               previous.value("initrd_layout", 0) != kInitrdLayout;
   for (const auto& input : plan.inputs()) stale = stale || mtime(input) > mtime(initrd);
   if (stale) {
     // The gcs of a RelWithDebInfo build is 80 MB, 3.5 MB without its debug information.
@@ -610,6 +615,7 @@ BootFiles build_boot_files(const BootFilesOptions& o) {
                  {"initrd", initrd.string()},
                  {"initrd_size", fs::file_size(initrd)},
                  {"initrd_compression", "none"},
+                 {"initrd_layout", kInitrdLayout},
                  {"init", init},
                  {"gcs", gcs},
                  {"busybox", plan.busybox},
