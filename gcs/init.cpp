@@ -120,8 +120,6 @@ bool write_file(const char* path, const std::string& data) {
   return ok;
 }
 
-// True when `word` is one of the space-separated words of the kernel command line
-// (dotted words never reach init as arguments, so they are read from /proc/cmdline).
 // How many arguments the kernel gives init from the words after " -- " (split at blanks
 // outside double quotes, as the kernel's parser splits them), or -1 without " -- ".
 int init_arg_count(const std::string& cmdline) {
@@ -142,7 +140,10 @@ int init_arg_count(const std::string& cmdline) {
   return count;
 }
 
-bool cmdline_has(const std::string& cmdline, const std::string& word) {
+// True when `word` is one of the kernel's own words on its command line, before " -- "
+// (dotted words never reach init as arguments, so they are read from /proc/cmdline).
+bool cmdline_has(std::string cmdline, const std::string& word) {
+  cmdline = cmdline.substr(0, (" " + cmdline).find(" -- "));
   size_t pos = 0;
   while ((pos = cmdline.find(word, pos)) != std::string::npos) {
     bool starts = pos == 0 || cmdline[pos - 1] == ' ';
