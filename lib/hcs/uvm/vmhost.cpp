@@ -67,8 +67,8 @@ struct HostedProcess {
 
 class VmHost {
  public:
-  VmHost(asio::io_context& io, state::Store& store, const state::Owned& owned, Json record)
-      : io_(io), store_(store), owned_(owned), record_(std::move(record)), reaper_(io.get_executor()),
+  VmHost(asio::io_context& io, const state::Owned& owned, Json record)
+      : io_(io), owned_(owned), record_(std::move(record)), reaper_(io.get_executor()),
         server_(io.get_executor()), signals_(io, SIGTERM, SIGINT) {
     document_ = record_.at("Document").get<schema::ComputeSystem>();
     const auto& config = record_.at("Config");
@@ -225,7 +225,7 @@ class VmHost {
     auto ws = std::move(stop_waiters_);
     for (auto& w : ws) w(Result<void>());
     // The Machine is released later: this runs inside its callback.
-    asio::post(io_, [this, keep = std::move(machine_)] {});
+    asio::post(io_, [keep = std::move(machine_)] {});
   }
 
   void fail_processes(const Error& why) {
@@ -435,7 +435,7 @@ class VmHost {
           if (p->outputs_left > 0 && --p->outputs_left == 0) p->answer();
         });
       }
-      p->process->async_wait([this, p, pid](Result<uint32_t> r) {
+      p->process->async_wait([p](Result<uint32_t> r) {
         if (r.ok()) p->exit_code = r.value();
         else if (!p->failure) p->failure = r.error();
         p->answer();
@@ -587,7 +587,6 @@ class VmHost {
   }
 
   asio::io_context& io_;
-  state::Store& store_;
   const state::Owned& owned_;
   Json record_;
   schema::ComputeSystem document_;
@@ -642,7 +641,7 @@ int run_vmhost(const std::string& state_root, const std::string& id) {
     if (!record) throw Error(hr::VmcomputeSystemNotFound, "VM '" + id + "' has no record");
     const bool start = record->at("Config").value("Start", true);
     boost::asio::io_context io(1);
-    VmHost host(io, store, owned, *record);
+    VmHost host(io, owned, *record);
     host.begin(start, [&](std::optional<Error> failure) {
       if (failure) {
         write_all(ready.get(), failure->text());
