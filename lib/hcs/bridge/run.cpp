@@ -47,11 +47,7 @@ struct GuestSession::Impl {
     io.stop();
   }
 
-  StreamPtr local(int fd) {
-    int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (copy < 0) throw_errno("dup");
-    return FdStream::adopt(io.get_executor(), UniqueFd(copy), FdStream::Kind::Pipe);
-  }
+  StreamPtr local(int fd) { return FdStream::copy_of(io.get_executor(), fd); }
 
   void on_connection(GuestSession& session, transport::Connection conn,
                      std::function<void(std::shared_ptr<GuestConnection>)> on_ready) {

@@ -47,18 +47,6 @@ struct Fifos {
   }
 };
 
-StreamPtr open_stream(asio::io_context& io, const std::string& path, int flags) {
-  UniqueFd fd(::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC));
-  if (!fd) throw_errno("open " + path);
-  return FdStream::adopt(io.get_executor(), std::move(fd), FdStream::Kind::Pipe);
-}
-
-StreamPtr local(asio::io_context& io, int fd) {
-  int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (copy < 0) throw_errno("dup");
-  return FdStream::adopt(io.get_executor(), UniqueFd(copy), FdStream::Kind::Pipe);
-}
-
 }  // namespace
 
 int exec(state::Store& store, const ExecOptions& o) {
@@ -75,9 +63,9 @@ int exec(state::Store& store, const ExecOptions& o) {
   if (!o.tty) req.set_stderr(fifos.make("stderr"));
   // The read ends first: the owner's open for writing needs a reader. Our stdin end is
   // opened read-write so the owner's reader never sees an early EOF.
-  StreamPtr out = open_stream(io, req.stdout(), O_RDONLY);
-  StreamPtr err = o.tty ? nullptr : open_stream(io, req.stderr(), O_RDONLY);
-  StreamPtr in = o.stdin_open ? open_stream(io, req.stdin(), O_RDWR) : nullptr;
+  StreamPtr out = FdStream::open_fifo(io.get_executor(), req.stdout(), O_RDONLY);
+  StreamPtr err = o.tty ? nullptr : FdStream::open_fifo(io.get_executor(), req.stderr(), O_RDONLY);
+  StreamPtr in = o.stdin_open ? FdStream::open_fifo(io.get_executor(), req.stdin(), O_RDWR) : nullptr;
 
   schema::ProcessParameters p;
   p.command_args = o.args;
@@ -137,10 +125,10 @@ int exec(state::Store& store, const ExecOptions& o) {
     if (!r.ok()) return fail(r.error());
     pid = r.value().pid();
     try {
-      if (in) transport::relay(local(io, o.in_fd), in, [](const error_code&) {});
+      if (in) transport::relay(FdStream::copy_of(io.get_executor(), o.in_fd), in, [](const error_code&) {});
       for (auto [from, fd] : {std::pair{out, o.out_fd}, {err, o.err_fd}}) {
         if (!from) continue;
-        transport::relay(from, local(io, fd), [&](const error_code&) {
+        transport::relay(from, FdStream::copy_of(io.get_executor(), fd), [&](const error_code&) {
           --outputs_left;
           maybe_done();
         });

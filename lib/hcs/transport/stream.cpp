@@ -1,11 +1,16 @@
 #include "hcs/transport/stream.hpp"
 
+#include "hcs/core/error.hpp"
+
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 #include <boost/asio/error.hpp>
+#include <string>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <vector>
@@ -21,6 +26,24 @@ struct FdStream::Impl {
 };
 
 FdStream::FdStream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+std::shared_ptr<FdStream> FdStream::copy_of(boost::asio::any_io_executor ex, int fd) {
+  int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) throw_errno("dup");
+  return adopt(std::move(ex), UniqueFd(copy), Kind::Pipe);
+}
+
+std::shared_ptr<FdStream> FdStream::open_fifo(boost::asio::any_io_executor ex, const std::string& path, int flags) {
+  // Checked before the open too: opening some devices has effects of its own.
+  struct stat before{};
+  if (::lstat(path.c_str(), &before) != 0 || !S_ISFIFO(before.st_mode))
+    throw Error(hr::ErrInvalidArg, "'" + path + "' is not a FIFO");
+  UniqueFd fd(::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) throw_errno("open " + path);
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISFIFO(st.st_mode)) throw Error(hr::ErrInvalidArg, "'" + path + "' is not a FIFO");
+  return adopt(std::move(ex), std::move(fd), Kind::Pipe);
+}
+
 FdStream::~FdStream() = default;
 
 std::shared_ptr<FdStream> FdStream::adopt(asio::any_io_executor ex, UniqueFd fd, Kind kind) {

@@ -43,6 +43,11 @@ class FdStream final : public Stream, public std::enable_shared_from_this<FdStre
  public:
   enum class Kind { Socket, Pipe, Tty, Device };
   static std::shared_ptr<FdStream> adopt(boost::asio::any_io_executor ex, UniqueFd fd, Kind kind);
+  // A stream over a copy of a caller's fd (e.g. our stdin), which stays the caller's.
+  static std::shared_ptr<FdStream> copy_of(boost::asio::any_io_executor ex, int fd);
+  // Opens the FIFO at `path` (O_RDONLY, O_WRONLY or O_RDWR) without blocking and without
+  // following a symlink; anything but a FIFO there is ErrInvalidArg.
+  static std::shared_ptr<FdStream> open_fifo(boost::asio::any_io_executor ex, const std::string& path, int flags);
   ~FdStream() override;
 
   void async_read_some(std::span<std::byte> buf, IoHandler handler) override;

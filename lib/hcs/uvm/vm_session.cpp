@@ -11,7 +11,7 @@
 
 namespace hcs::uvm {
 
-static std::string now_rfc3339() {
+std::string now_rfc3339() {
   const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm tm{};
   ::gmtime_r(&t, &tm);

@@ -69,6 +69,9 @@ class VmSession : public bridge::SessionHooks {
   bool finishing_ = false;
 };
 
+// The current UTC time as RFC 3339 text, as records carry it.
+std::string now_rfc3339();
+
 // The VM's record in the state root, as `uvmctl list` and `inspect` read it.
 Json vm_record(const std::string& id, const schema::ComputeSystem& doc, Accel accel, const std::string& state,
                const std::string& socket);

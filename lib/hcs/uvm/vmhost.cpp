@@ -131,7 +131,7 @@ class VmHost {
       return boot_done(e);
     }
     record_.erase("StopReason");
-    record_["StartedAt"] = now_text();
+    record_["StartedAt"] = now_rfc3339();
     listener_->async_accept([this](Result<transport::Connection> r) {
       if (!r.ok()) return boot_done(r.error());
       listener_->close();
@@ -205,7 +205,7 @@ class VmHost {
   void on_stopped(Machine* m, ExitStatus st, std::optional<Error> why) {
     if (m != machine_.get()) return;
     if (pending_failure_) why = std::exchange(pending_failure_, std::nullopt);
-    record_["StoppedAt"] = now_text();
+    record_["StoppedAt"] = now_rfc3339();
     record_["ExitStatus"] = st.code();
     if (why) record_["StopReason"] = why->text();
     else if (terminating_) record_["StopReason"] = "terminated";
@@ -402,12 +402,7 @@ class VmHost {
 
   StreamPtr open_fifo(const std::string& path, int flags) {
     if (path.empty()) return nullptr;
-    struct stat st{};
-    if (::lstat(path.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode))
-      throw Error(hr::ErrInvalidArg, "stdio path '" + path + "' is not a FIFO");
-    UniqueFd fd(::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd) throw_errno("open " + path);
-    return FdStream::adopt(io_.get_executor(), std::move(fd), FdStream::Kind::Pipe);
+    return FdStream::open_fifo(io_.get_executor(), path, flags);
   }
 
   void create_process(const pb::CreateProcessRequest& req, std::function<void(Result<pb::CreateProcessResponse>)> done) {
@@ -575,15 +570,6 @@ class VmHost {
         asio::post(io_, [this] { shut_down(); });
       });
     });
-  }
-
-  static std::string now_text() {
-    const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
   }
 
   asio::io_context& io_;
