@@ -22,6 +22,7 @@
 #include "hcs/core/fd.hpp"
 #include "hcs/core/process.hpp"
 #include "hcs/schema/guest_resource.hpp"
+#include "hcs/uvm/options.hpp"
 #include "paths.hpp"
 
 namespace gcs {
@@ -285,6 +286,7 @@ struct Storage::Impl {
   StorageOptions options;
   std::map<fs::path, Mount> mounts;
   std::set<fs::path> adding;  // targets of adds still waiting for a device
+  bool staging_mounted = false;  // the Plan9 staging device, at options.plan9_staging
   std::set<std::shared_ptr<DeviceWait>> waits;
 
   static const char* kind_name(Kind k) {
@@ -532,18 +534,66 @@ struct Storage::Impl {
     mounts.emplace(target, std::move(m));
   }
 
+  // True when a virtio-9p device carries this mount tag (sysfs ends it with a newline).
+  bool has_9p_tag(const std::string& tag) const {
+    std::error_code ec;
+    for (fs::directory_iterator it(options.virtio_9p, ec), end; !ec && it != end; it.increment(ec)) {
+      std::ifstream in(it->path() / "mount_tag");
+      std::string t;
+      std::getline(in, t);
+      while (!t.empty() && (t.back() == '\0' || t.back() == '\n')) t.pop_back();
+      if (t == tag) return true;
+    }
+    return false;
+  }
+
+  // The staging device's directory for a share the host added while the VM runs; the
+  // device is mounted on first use and stays for the VM's life.
+  fs::path staged_share(const std::string& name) {
+    if (!staging_mounted) {
+      if (!has_9p_tag(hcs::uvm::kPlan9StagingTag))
+        throw Error(hr::ErrNotFound, "no Plan9 share '" + name + "': no 9p device has that tag, and the VM has no " +
+                                         "staging device (" + hcs::uvm::kPlan9StagingTag + ") for added shares");
+      auto made = make_dirs(options.plan9_staging);
+      try {
+        do_mount(hcs::uvm::kPlan9StagingTag, options.plan9_staging, "9p", 0, kPlan9Options);
+      } catch (...) {
+        remove_dirs(made);
+        throw;
+      }
+      staging_mounted = true;
+    }
+    fs::path source = options.plan9_staging / name;
+    struct stat st{};
+    if (::stat(source.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      throw Error(hr::ErrNotFound, "no Plan9 share '" + name + "': the host has not added it (" + source.string() + ")");
+    return source;
+  }
+
   void add_share(const schema::MappedDirectory& s) {
     fs::path target = checked_path("MountPath", s.mount_path);
     if (s.share_name.empty() ||
         !std::all_of(s.share_name.begin(), s.share_name.end(), [](unsigned char c) { return std::isdigit(c); }))
       throw Error(hr::ErrInvalidArg, "invalid Plan9 share name '" + s.share_name + "': it must match ^[0-9]+$");
     check_free(target);
+    // hcsshim's guest dials vsock port `Port` and mounts with trans=fd. A QEMU utility VM
+    // has a virtio-9p device tagged with the share's name for a share given at boot, and
+    // the share under the staging device's root for one added while it runs.
+    const bool own_device = has_9p_tag(s.share_name);
+    fs::path source;
+    if (!own_device) source = staged_share(s.share_name);
     Mount m{Kind::Plan9, s.share_name, 0, 0, {}, {}, make_dirs(target)};
     Rollback undo;
     undo.add([made = m.made] { remove_dirs(made); });
-    // hcsshim's guest dials vsock port `Port` and mounts with trans=fd; QEMU utility VMs
-    // expose each share as a virtio-9p device whose mount tag is the share name.
-    do_mount(s.share_name, target, "9p", s.read_only ? MS_RDONLY : 0, kPlan9Options);
+    if (own_device) {
+      do_mount(s.share_name, target, "9p", s.read_only ? MS_RDONLY : 0, kPlan9Options);
+    } else {
+      do_mount(source.string(), target, "", MS_BIND, "");
+      if (s.read_only) {
+        undo.add([target] { do_unmount(target); });
+        do_mount("", target, "", MS_BIND | MS_REMOUNT | MS_RDONLY, "");
+      }
+    }
     undo.commit();
     mounts.emplace(target, std::move(m));
   }

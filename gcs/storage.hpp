@@ -18,6 +18,10 @@ namespace gcs {
 struct StorageOptions {
   std::filesystem::path scsi_devices = "/sys/bus/scsi/devices";  // <c>:0:0:<lun>/block/<name>
   std::filesystem::path dev = "/dev";                            // block device nodes: sdX, pmemN
+  std::filesystem::path virtio_9p = "/sys/bus/virtio/drivers/9pnet_virtio";  // <dev>/mount_tag
+  // Where the staging 9p device (uvm::kPlan9StagingTag) is mounted, once, for the shares
+  // the host adds while the VM runs: each is bound from <plan9_staging>/<share name>.
+  std::filesystem::path plan9_staging = "/run/gcs/plan9";
   // When set, requests wait (up to 10 s) for this file: the VM's init creates it once
   // it has loaded the kernel modules (filesystems, SCSI) it loads after the gcs starts.
   std::filesystem::path wait_for;

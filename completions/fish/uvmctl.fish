@@ -23,7 +23,7 @@ function __uvmctl_at
         end
         # Stop at the verb: what follows (ids, commands) belongs to it.
         switch "$plain"
-            case 'gcs exec' 'gcs run' 'disk add' 'disk remove' 'bootfiles build'
+            case 'gcs exec' 'gcs run' 'disk add' 'disk remove' 'share add' 'share remove' 'bootfiles build'
                 break
             case run create start exec list ls inspect console logs stop kill pause resume delete rm
                 break
@@ -98,6 +98,7 @@ complete -c uvmctl -n '__uvmctl_at' -a pause -d 'Pause a running VM'
 complete -c uvmctl -n '__uvmctl_at' -a resume -d 'Resume a paused VM'
 complete -c uvmctl -n '__uvmctl_at' -a 'delete rm' -d 'Terminate VMs and remove them'
 complete -c uvmctl -n '__uvmctl_at' -a disk -d 'Hot-plug SCSI disks on a running VM'
+complete -c uvmctl -n '__uvmctl_at' -a share -d 'Share host directories with a running VM (Plan9)'
 complete -c uvmctl -n '__uvmctl_at' -a bootfiles -d 'The utility VM kernel and initrd'
 complete -c uvmctl -n '__uvmctl_at' -a gcs -d 'Talk to a gcs directly (the guest agent dials in)'
 
@@ -157,7 +158,7 @@ function __uvmctl_wants_id
             continue
         end
         switch $w
-            case --timeout -e --env -w --cwd --lun --controller --mount
+            case --timeout -e --env -w --cwd --lun --controller --mount --name
                 set skip 1
             case '-*'
             case '*'
@@ -223,6 +224,19 @@ for verb in 'disk add' 'disk remove'
 end
 complete -c uvmctl -n '__uvmctl_at disk add' -l read-only -d 'Attach and mount it read-only'
 complete -c uvmctl -n '__uvmctl_at disk add; and not __uvmctl_wants_id disk add' -F
+
+# uvmctl share
+complete -c uvmctl -n '__uvmctl_at share' -s h -l help -d 'Print help and exit'
+complete -c uvmctl -n '__uvmctl_at share' -a add -d 'Share a host directory and mount it in the guest'
+complete -c uvmctl -n '__uvmctl_at share' -a remove -d 'Unmount a share in the guest and stop sharing it'
+for verb in 'share add' 'share remove'
+    complete -c uvmctl -n "__uvmctl_at $verb" -s h -l help -d 'Print help and exit'
+    complete -c uvmctl -n "__uvmctl_at $verb" -l name -x -d 'The share name (a number)'
+    complete -c uvmctl -n "__uvmctl_at $verb" -l mount -x -d 'Mount path in the guest'
+    complete -c uvmctl -n "__uvmctl_wants_id $verb" -a '(__uvmctl_vm_ids)' -d 'VM'
+end
+complete -c uvmctl -n '__uvmctl_at share add' -l read-only -d 'Share and mount it read-only'
+complete -c uvmctl -n '__uvmctl_at share add; and not __uvmctl_wants_id share add' -a '(__fish_complete_directories)'
 
 # uvmctl bootfiles
 complete -c uvmctl -n '__uvmctl_at bootfiles' -s h -l help -d 'Print help and exit'

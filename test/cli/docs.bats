@@ -171,7 +171,7 @@ bash_complete() {
 @test "uvmctl.1 documents every flag of every VM verb's --help" {
   local verb
   for verb in run create start exec list ls inspect console logs stop kill pause resume delete rm \
-    'disk add' 'disk remove' 'bootfiles build'; do
+    'disk add' 'disk remove' 'share add' 'share remove' 'bootfiles build'; do
     # shellcheck disable=SC2086 # "disk add" is two words
     assert_flags_documented uvmctl.1 "$UVMCTL" $verb
   done
@@ -187,14 +187,17 @@ bash_complete() {
   man_text gcs.1 | grep -q -- --wait-for || fail "gcs.1 does not document --wait-for"
 }
 
-@test "bash completion: uvmctl offers the VM verbs, and disk and bootfiles subcommands" {
+@test "bash completion: uvmctl offers the VM verbs, and disk, share and bootfiles subcommands" {
   local verb
   run bash_complete uvmctl 'uvmctl '
   assert_success
-  for verb in run create start exec list inspect console logs stop kill pause resume delete disk bootfiles gcs; do
+  for verb in run create start exec list inspect console logs stop kill pause resume delete disk share bootfiles gcs; do
     assert_line "$verb"
   done
   run bash_complete uvmctl 'uvmctl --root /tmp disk '
+  assert_line add
+  assert_line remove
+  run bash_complete uvmctl 'uvmctl --root /tmp share '
   assert_line add
   assert_line remove
   run bash_complete uvmctl 'uvmctl bootfiles b'
@@ -211,6 +214,14 @@ bash_complete() {
   assert_line vm-two
   run bash_complete uvmctl "uvmctl --root $root disk add vm-o"
   assert_output vm-one
+  run bash_complete uvmctl "uvmctl --root $root share add vm-o"
+  assert_output vm-one
+  run bash_complete uvmctl "uvmctl --root $root share remove --name 1 vm-t"
+  assert_output vm-two
+  mkdir -p "$BATS_TEST_TMPDIR/shared-dir"
+  touch "$BATS_TEST_TMPDIR/shared-file"
+  run bash_complete uvmctl "uvmctl --root $root share add vm-one $BATS_TEST_TMPDIR/shared-"
+  assert_output "$BATS_TEST_TMPDIR/shared-dir"
   run bash_complete uvmctl "uvmctl --root $root exec vm-one -- "
   assert_output ''
   run bash_complete uvmctl 'uvmctl run --accel '
@@ -224,7 +235,7 @@ bash_complete() {
 @test "bash completion offers every flag of each VM verb's --help" {
   local verb flag
   for verb in run create start exec list inspect console logs stop kill pause resume delete \
-    'disk add' 'disk remove' 'bootfiles build'; do
+    'disk add' 'disk remove' 'share add' 'share remove' 'bootfiles build'; do
     run bash_complete uvmctl "uvmctl $verb -"
     # shellcheck disable=SC2086
     for flag in $(help_flags "$UVMCTL" $verb); do

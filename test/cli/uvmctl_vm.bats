@@ -111,7 +111,7 @@ assert_no_processes() {
   assert_no_processes
 }
 
-@test "disk add/remove: a hot-plugged ext4 disk is mounted in the guest" {
+@test "disk and share add/remove: a hot-plugged ext4 disk and a Plan9 share are mounted in the guest" {
   mkdir -p "$TMP/content"
   echo "on the disk" >"$TMP/content/file.txt"
   mkfs.ext4 -q -d "$TMP/content" "$TMP/disk.img" 8M
@@ -129,14 +129,57 @@ assert_no_processes() {
   assert_success
   run uvm exec vm2 -- sh -c 'ls /run/mounts/scsi/m0-3/file.txt; ls /sys/bus/scsi/devices'
   refute_output --partial "0:0:0:3"
+
+  mkdir -p "$TMP/shared"
+  echo "from the host" >"$TMP/shared/a.txt"
+  run uvm share add vm2 "$TMP/shared"
+  assert_success
+  assert_output "1"
+  run uvm exec vm2 -- sh -c 'cat /run/mounts/plan9/1/a.txt && echo from the guest >/run/mounts/plan9/1/b.txt'
+  assert_success
+  assert_output "from the host"
+  [ "$(cat "$TMP/shared/b.txt")" = "from the guest" ]
+  run uvm share add vm2 "$TMP/shared" --name 7 --read-only --mount /run/ro
+  assert_success
+  run uvm exec vm2 -- sh -c 'cat /run/ro/a.txt; touch /run/ro/c.txt'
+  assert_failure
+  assert_output --partial "from the host"
+  assert_output --partial "Read-only file system"
+  [ ! -e "$TMP/shared/c.txt" ]
+  run uvm share add vm2 "$TMP/shared" --name 7
+  assert_failure 125
+  assert_output --partial "already exists"
+  run uvm -o json inspect vm2
+  assert_output --partial "$TMP/shared"
+  # The binds live in the vmhost's mount namespace only.
+  run grep -c "/vm/vm2/plan9" /proc/self/mountinfo
+  assert_output "0"
+  run uvm share remove vm2 --name 1
+  assert_success
+  run uvm exec vm2 -- sh -c 'ls /run/mounts/plan9/1/a.txt'
+  assert_failure
+  run uvm share remove vm2 --name 1
+  assert_failure 125
+  assert_output --partial "no Plan9 share"
+  # Deleting a VM with a share still in place leaves the shared directory as it was.
   uvm delete vm2
+  [ "$(cat "$TMP/shared/a.txt")" = "from the host" ]
+  [ -e "$TMP/shared/b.txt" ]
 }
 
 @test "faults: QEMU killed -9 leaves a stopped VM that delete cleans up" {
   uvm create "${VM[@]}" --id vm3
   local qemu
   qemu=$(uvm inspect vm3 | jq -r .Properties.QemuPid)
+  # A request in flight when QEMU dies: the exec fails cleanly instead of hanging.
+  uvm exec vm3 -- sh -c 'echo started; exec sleep 600' >"$TMP/exec.out" 2>&1 &
+  local pending=$! rc=0
+  for _ in $(seq 100); do grep -q started "$TMP/exec.out" && break; sleep 0.1; done
+  grep -q started "$TMP/exec.out"
   kill -9 "$qemu"
+  wait "$pending" || rc=$?
+  [ "$rc" = 125 ] || { cat "$TMP/exec.out"; false; }
+  grep -q "stopped\|closed" "$TMP/exec.out" || { cat "$TMP/exec.out"; false; }
   for _ in $(seq 50); do uvm list | grep -q 'vm3 *Stopped' && break; sleep 0.2; done
   run uvm list
   assert_line --regexp '^vm3 +Stopped'

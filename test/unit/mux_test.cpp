@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "hcs/core/error.hpp"
+#include "run_loop.hpp"
 
 namespace {
 
@@ -20,32 +21,17 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using namespace hcs::transport;
 using namespace hcs::transport::mux;
+// Preferred over the bridge frame names another test file may bring into scope.
+using hcs::transport::mux::decode_header;
+using hcs::transport::mux::kHeaderSize;
+using hcs::test::run_for;
+using hcs::test::run_until;
 
 std::pair<std::shared_ptr<FdStream>, std::shared_ptr<FdStream>> socket_pair(asio::io_context& io) {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw std::runtime_error("socketpair");
   return {FdStream::adopt(io.get_executor(), hcs::UniqueFd(fds[0]), FdStream::Kind::Socket),
           FdStream::adopt(io.get_executor(), hcs::UniqueFd(fds[1]), FdStream::Kind::Socket)};
-}
-
-// Runs the loop until `done` holds; false after `limit`, so a bug fails instead of hanging.
-bool run_until(asio::io_context& io, const std::function<bool()>& done, std::chrono::milliseconds limit = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    if (io.stopped()) io.restart();
-    io.run_one_for(10ms);
-  }
-  return true;
-}
-
-// Runs whatever is ready for a while (to show that something does *not* happen).
-void run_for(asio::io_context& io, std::chrono::milliseconds d) {
-  const auto deadline = std::chrono::steady_clock::now() + d;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (io.stopped()) io.restart();
-    io.run_one_for(5ms);
-  }
 }
 
 std::string pattern(std::size_t n, uint32_t seed) {

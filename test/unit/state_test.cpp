@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -149,6 +151,45 @@ TEST(State, CreateListReadRemove) {
   s.remove("vm", "b");
   s.remove("vm", "b");  // absent: nothing to do
   EXPECT_FALSE(fs::exists(t.root() + "/vm/b"));
+}
+
+// A VM owner binds shared host directories into its state directory: removing that
+// directory must never delete what such a mount shows.
+TEST(State, RemoveNeverCrossesAMount) {
+  TempRoot t;
+  const fs::path precious = t.dir / "precious";
+  fs::create_directories(precious);
+  std::ofstream(precious / "keep.txt") << "mine";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // A mount namespace of its own (a user namespace too, when not root).
+    if (::unshare(CLONE_NEWNS) != 0 && ::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) ::_exit(77);
+    ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
+    int code = 0;
+    try {
+      Store s(t.root());
+      Owned o = s.create("vm", "a");
+      const std::string at = o.dir + "/plan9/share";
+      fs::create_directories(at);
+      if (::mount(precious.c_str(), at.c_str(), nullptr, MS_BIND, nullptr) != 0) ::_exit(77);
+      try {
+        s.remove(o);
+        code = 1;  // removed across the mount
+      } catch (const Error& e) {
+        code = e.text().find("mounted") == std::string::npos ? 2 : 0;
+      }
+    } catch (...) {
+      code = 3;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "no mount namespace for this user";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: removed across the mount, 2: unclear error, 3: setup failed";
+  EXPECT_TRUE(fs::exists(precious / "keep.txt"));
 }
 
 TEST(State, DuplicateIdFails) {

@@ -26,6 +26,7 @@
 #include "hcs/ttrpc/socket.hpp"
 #include "hcs/ttrpc/status.hpp"
 #include "proto/ttrpc.pb.h"
+#include "run_loop.hpp"
 
 namespace {
 
@@ -35,6 +36,8 @@ namespace pb = hcskit::ttrpc;
 using namespace std::chrono_literals;
 using namespace hcs;
 using namespace hcs::ttrpc;
+using hcs::test::run_for;
+using hcs::test::run_until;
 
 std::string bytes(std::initializer_list<int> b) {
   std::string s;
@@ -51,25 +54,6 @@ std::string hex(std::string_view s) {
     out += ' ';
   }
   return out;
-}
-
-// Runs the loop until `done` holds; false after `limit`, so a bug fails instead of hanging.
-bool run_until(asio::io_context& io, const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    if (io.stopped()) io.restart();
-    io.run_one_for(5ms);
-  }
-  return true;
-}
-
-void run_for(asio::io_context& io, std::chrono::milliseconds d) {
-  const auto deadline = std::chrono::steady_clock::now() + d;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (io.stopped()) io.restart();
-    io.run_one_for(5ms);
-  }
 }
 
 std::string request_bytes(const std::string& service, const std::string& method, const std::string& payload,

@@ -4,10 +4,8 @@
 // guest (the HCS ModifySettingRequest with its GuestRequest, as hcsshim sends it).
 #include <filesystem>
 
-#include "hcs/compute/service.hpp"
 #include "hcs/schema/guest_resource.hpp"
 #include "hcs/schema/virtual_machine.hpp"
-#include "proto/compute.pb.h"
 #include "verbs.hpp"
 
 namespace uvmctl {
@@ -44,14 +42,6 @@ struct DiskFlags {
   }
 };
 
-void modify(const Globals& globals, const std::string& id, const hcs::Json& request) {
-  hcs::state::Store store(state_root(globals));
-  hcskit::compute::v1::ModifyRequest req;
-  req.set_id(id);
-  req.set_request_json(hcs::dump_json(request));
-  hcs::compute::call_owner<hcskit::compute::v1::Empty>(store, "vm", id, "Modify", req);
-}
-
 }  // namespace
 
 void add_disk(CLI::App& app, Globals& globals, int& exit_code) {
@@ -67,7 +57,7 @@ void add_disk(CLI::App& app, Globals& globals, int& exit_code) {
   a->add_flag("--read-only", add->read_only, "attach and mount it read-only");
   a->callback([add, &globals, &exit_code] {
     exit_code = run_verb(globals, [&] {
-      modify(globals, add->id, add->request("Add"));
+      modify_vm(globals, add->id, add->request("Add"));
       return 0;
     });
   });
@@ -79,7 +69,7 @@ void add_disk(CLI::App& app, Globals& globals, int& exit_code) {
   r->add_option("--mount", rm->mount, "where the guest mounted it (default: as disk add)");
   r->callback([rm, &globals, &exit_code] {
     exit_code = run_verb(globals, [&] {
-      modify(globals, rm->id, rm->request("Remove"));
+      modify_vm(globals, rm->id, rm->request("Remove"));
       return 0;
     });
   });

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   uvmctl::add_pause_and_resume(app, globals, exit_code);
   uvmctl::add_delete(app, globals, exit_code);
   uvmctl::add_disk(app, globals, exit_code);
+  uvmctl::add_share(app, globals, exit_code);
   uvmctl::add_vmhost(app, globals, exit_code);
   uvmctl::add_bootfiles(app, globals, exit_code);
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "hcs/bridge/run.hpp"
+#include "hcs/core/json.hpp"
 #include "hcs/uvm/options.hpp"
 
 namespace uvmctl {
@@ -57,12 +58,15 @@ void add_stop_and_kill(CLI::App& app, Globals& globals, int& exit_code);
 void add_pause_and_resume(CLI::App& app, Globals& globals, int& exit_code);
 void add_delete(CLI::App& app, Globals& globals, int& exit_code);
 void add_disk(CLI::App& app, Globals& globals, int& exit_code);
+void add_share(CLI::App& app, Globals& globals, int& exit_code);
 void add_vmhost(CLI::App& app, Globals& globals, int& exit_code);
 
 // Sets up logging and runs `body` under hcs::cli::guard; its result is the exit code.
 int run_verb(const Globals& globals, const std::function<int()>& body);
 // The state root the globals name.
 std::string state_root(const Globals& globals);
+// Sends an HCS ModifySettingRequest to a running VM's owner.
+void modify_vm(const Globals& globals, const std::string& id, const hcs::Json& request);
 // `uvmctl bootfiles build`: the utility VM's kernel and initrd.
 void add_bootfiles(CLI::App& app, Globals& globals, int& exit_code);
 

@@ -41,7 +41,9 @@ std::shared_ptr<BridgeClient> BridgeClient::start(transport::StreamPtr stream, O
 }
 
 BridgeClient::BridgeClient(transport::StreamPtr stream, Options options)
-    : stream_(std::move(stream)), options_(std::move(options)), timer_(stream_->get_executor()) {}
+    : stream_(std::move(stream)),
+      options_(std::move(options)),
+      deadlines_(*this, stream_->get_executor(), [this](uint64_t id) { expire(id); }) {}
 
 void BridgeClient::async_call(uint32_t type, Json body, Callback done,
                               std::optional<std::chrono::milliseconds> timeout) {
@@ -78,8 +80,7 @@ void BridgeClient::send(uint32_t type, Json body, Callback done, std::chrono::mi
   }
   Pending p{type, std::move(done), std::nullopt, timeout};
   if (timeout.count() > 0) {
-    p.deadline = deadlines_.emplace(std::chrono::steady_clock::now() + timeout, id);
-    if (!armed_for_ || (*p.deadline)->first < *armed_for_) arm_timer();
+    p.deadline = deadlines_.add(std::chrono::steady_clock::now() + timeout, id);
   }
   pending_.emplace(id, std::move(p));
   out_->send(std::move(frame));
@@ -134,39 +135,17 @@ void BridgeClient::fail_all(const Error& why) {
   auto pending = std::move(pending_);
   pending_.clear();
   deadlines_.clear();
-  timer_.cancel();
   for (auto& [id, p] : pending) p.done(why);
   if (options_.on_close) options_.on_close(why);
 }
 
-void BridgeClient::arm_timer() {
-  if (deadlines_.empty()) {
-    armed_for_.reset();
-    timer_.cancel();
-    return;
-  }
-  armed_for_ = deadlines_.begin()->first;
-  timer_.expires_at(*armed_for_);
-  std::weak_ptr<BridgeClient> weak = shared_from_this();
-  timer_.async_wait([weak](const error_code& ec) {
-    if (auto self = weak.lock(); self && !ec) self->expire();
-  });
-}
-
-void BridgeClient::expire() {
-  armed_for_.reset();
-  const auto now = std::chrono::steady_clock::now();
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    const uint64_t id = deadlines_.begin()->second;
-    deadlines_.erase(deadlines_.begin());
-    auto it = pending_.find(id);
-    if (it == pending_.end()) continue;
-    Pending p = std::move(it->second);
-    pending_.erase(it);
-    p.done(Error(hr::VmcomputeTimeout,
-                 message_name(p.type) + " timed out after " + std::to_string(p.timeout.count()) + " ms"));
-  }
-  if (!closed_) arm_timer();
+void BridgeClient::expire(uint64_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  p.done(Error(hr::VmcomputeTimeout,
+               message_name(p.type) + " timed out after " + std::to_string(p.timeout.count()) + " ms"));
 }
 
 void BridgeClient::close() {

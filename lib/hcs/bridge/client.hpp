@@ -3,7 +3,6 @@
 // failed cleanly (hr::BridgeClosed) when the connection drops.
 #pragma once
 
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -13,6 +12,7 @@
 #include "hcs/bridge/frame_reader.hpp"
 #include "hcs/core/error.hpp"
 #include "hcs/core/json.hpp"
+#include "hcs/transport/deadlines.hpp"
 #include "hcs/transport/stream.hpp"
 
 namespace hcs::bridge {
@@ -46,24 +46,19 @@ class BridgeClient : public std::enable_shared_from_this<BridgeClient> {
   void send(uint32_t type, Json body, Callback done, std::chrono::milliseconds timeout);
   void on_frame(uint32_t type, uint64_t id, std::string body);
   void fail_all(const Error& why);
-  void arm_timer();
-  void expire();
+  void expire(uint64_t id);
 
-  // Timeouts share one timer, armed for the earliest deadline: no timer syscall per request.
-  using Deadlines = std::multimap<std::chrono::steady_clock::time_point, uint64_t>;
   struct Pending {
     uint32_t type;
     Callback done;
-    std::optional<Deadlines::iterator> deadline;
+    std::optional<transport::Deadlines::Handle> deadline;
     std::chrono::milliseconds timeout;
   };
   transport::StreamPtr stream_;
   Options options_;
   std::shared_ptr<transport::WriteQueue> out_;
   std::map<uint64_t, Pending> pending_;
-  Deadlines deadlines_;
-  boost::asio::steady_timer timer_;
-  std::optional<std::chrono::steady_clock::time_point> armed_for_;
+  transport::Deadlines deadlines_;
   uint64_t next_id_ = 0;
   std::shared_ptr<FrameReader> reader_;
   bool closed_ = false;

@@ -1,5 +1,5 @@
-// FrameReader: reads bridge frames from a stream through one buffer, so that a frame
-// (and often several) arrives in a single read instead of a header read and a body
+// FrameReader: reads bridge frames from a stream through one buffer (see
+// transport::FramedReader), so that a frame, and often several, arrives in a single
 // read. Sizes are checked before anything is allocated.
 #pragma once
 
@@ -7,9 +7,9 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "hcs/bridge/frame.hpp"
+#include "hcs/transport/framed_reader.hpp"
 #include "hcs/transport/stream.hpp"
 
 namespace hcs::bridge {
@@ -30,19 +30,12 @@ class FrameReader : public std::enable_shared_from_this<FrameReader> {
     std::function<void(const transport::error_code&, std::optional<Partial> partial)> end;
   };
   static std::shared_ptr<FrameReader> start(transport::StreamPtr stream, Events events);
-  // No further events after this.
-  void stop() { stopped_ = true; }
+  // No further events after this (safe to call from inside an event).
+  void stop() noexcept { reader_->stop(); }
 
  private:
-  FrameReader(transport::StreamPtr s, Events e) : stream_(std::move(s)), events_(std::move(e)) {}
-  void read();
-  bool deliver();  // emits every complete frame in the buffer; false once stopped
-
-  transport::StreamPtr stream_;
-  Events events_;
-  std::vector<std::byte> buf_;
-  std::size_t begin_ = 0, end_ = 0;  // unread bytes are buf_[begin_, end_)
-  bool stopped_ = false;
+  explicit FrameReader(std::shared_ptr<transport::FramedReader> r) : reader_(std::move(r)) {}
+  std::shared_ptr<transport::FramedReader> reader_;
 };
 
 }  // namespace hcs::bridge

@@ -66,7 +66,18 @@ void mkdir_at(int dirfd, const std::string& name, const std::string& what) {
 
 // rm -rf of `name` under `dirfd` without following symlinks. Entries that vanish meanwhile
 // (a concurrent remover) are not errors.
+// True when dirfd/name is the root of a mount (a bind of some host directory, say).
+bool is_mount_root(int dirfd, const std::string& name) {
+  struct statx stx{};
+  if (::statx(dirfd, name.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS, &stx) != 0) return false;
+  return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+// Never crosses into a mount: whatever is mounted in a state directory is not ours to
+// delete, so that removal fails instead.
 void remove_tree_at(int dirfd, const std::string& name) {
+  if (is_mount_root(dirfd, name))
+    throw Error(hr::VmcomputeInvalidState, "not removing " + name + ": something is mounted on it");
   UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) return;

@@ -38,7 +38,8 @@ std::shared_ptr<Client> Client::adopt(asio::any_io_executor ex, UniqueFd socket,
 }
 
 Client::Client(asio::any_io_executor ex, transport::StreamPtr stream, std::string name)
-    : ex_(std::move(ex)), stream_(std::move(stream)), name_(std::move(name)), timer_(ex_) {}
+    : ex_(std::move(ex)), stream_(std::move(stream)), name_(std::move(name)),
+      deadlines_(*this, ex_, [this](uint64_t id) { expire(uint32_t(id)); }) {}
 
 Client::~Client() {
   if (closed_) return;
@@ -122,8 +123,7 @@ void Client::send(std::string service, std::string method, std::string payload, 
   }
   Pending p{std::move(done), std::nullopt, std::move(service) + "/" + method};
   if (timeout.count() > 0) {
-    p.deadline = deadlines_.emplace(Clock::now() + std::chrono::nanoseconds(req.timeout_nano()), id);
-    if (!armed_for_ || (*p.deadline)->first < *armed_for_) arm_timer();
+    p.deadline = deadlines_.add(Clock::now() + std::chrono::nanoseconds(req.timeout_nano()), id);
   }
   pending_.emplace(id, std::move(p));
   out_->send(std::move(frame));
@@ -161,7 +161,6 @@ void Client::fail_all(const Error& why) {
   closed_why_ = why;
   if (reader_) reader_->stop();
   stream_->close();
-  timer_.cancel();
   deadlines_.clear();
   auto pending = std::move(pending_);
   pending_.clear();
@@ -169,33 +168,11 @@ void Client::fail_all(const Error& why) {
   if (auto cb = std::move(on_close_)) cb(why);
 }
 
-void Client::arm_timer() {
-  if (deadlines_.empty()) {
-    armed_for_.reset();
-    timer_.cancel();
-    return;
-  }
-  armed_for_ = deadlines_.begin()->first;
-  timer_.expires_at(*armed_for_);
-  std::weak_ptr<Client> weak = shared_from_this();
-  timer_.async_wait([weak](const error_code& ec) {
-    if (auto self = weak.lock(); self && !ec) self->expire();
-  });
-}
-
-void Client::expire() {
-  armed_for_.reset();
-  const auto now = Clock::now();
-  while (!closed_ && !deadlines_.empty() && deadlines_.begin()->first <= now) {
-    const uint32_t id = deadlines_.begin()->second;
-    deadlines_.erase(deadlines_.begin());
-    auto it = pending_.find(id);
-    if (it == pending_.end()) continue;
-    Pending p = std::move(it->second);
-    pending_.erase(it);
-    p.done(status_error(Code::DeadlineExceeded, "ttrpc: " + p.what + ": deadline exceeded"));
-  }
-  if (!closed_) arm_timer();
+void Client::expire(uint32_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  it->second.deadline.reset();  // its entry is gone already
+  fail_one(id, status_error(Code::DeadlineExceeded, "ttrpc: " + it->second.what + ": deadline exceeded"));
 }
 
 std::string Client::call(std::string service, std::string method, std::string payload,

@@ -8,11 +8,9 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +18,7 @@
 
 #include "hcs/core/error.hpp"
 #include "hcs/core/fd.hpp"
+#include "hcs/transport/deadlines.hpp"
 #include "hcs/transport/stream.hpp"
 #include "hcs/ttrpc/server.hpp"
 #include "hcs/ttrpc/status.hpp"
@@ -75,13 +74,11 @@ class Client : public std::enable_shared_from_this<Client> {
   void on_response(uint32_t id, std::string_view bytes);
   void fail_one(uint32_t id, const Error& why);
   void fail_all(const Error& why);
-  void arm_timer();
-  void expire();
+  void expire(uint32_t id);
 
-  using Deadlines = std::multimap<std::chrono::steady_clock::time_point, uint32_t>;
   struct Pending {
     Done done;
-    std::optional<Deadlines::iterator> deadline;
+    std::optional<transport::Deadlines::Handle> deadline;
     std::string what;  // "service/method"
   };
   boost::asio::any_io_executor ex_;
@@ -90,9 +87,7 @@ class Client : public std::enable_shared_from_this<Client> {
   std::shared_ptr<transport::WriteQueue> out_;
   std::shared_ptr<FrameReader> reader_;
   std::unordered_map<uint32_t, Pending> pending_;
-  Deadlines deadlines_;
-  boost::asio::steady_timer timer_;
-  std::optional<std::chrono::steady_clock::time_point> armed_for_;
+  transport::Deadlines deadlines_;
   std::function<void(const Error&)> on_close_;
   std::optional<Error> closed_why_;
   uint32_t next_id_ = 1;

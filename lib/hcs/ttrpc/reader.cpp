@@ -1,79 +1,31 @@
 #include "hcs/ttrpc/reader.hpp"
 
-#include <algorithm>
-#include <cstring>
-
 namespace hcs::ttrpc {
 
-static constexpr std::size_t kReadChunk = 64 * 1024;
+using transport::FrameLength;
+using Bytes = transport::FramedReader::Bytes;
 
 std::shared_ptr<FrameReader> FrameReader::start(transport::StreamPtr stream, Events events) {
-  auto r = std::shared_ptr<FrameReader>(new FrameReader(std::move(stream), std::move(events)));
-  r->buf_.resize(kReadChunk);
-  r->read();
-  return r;
-}
-
-bool FrameReader::deliver() {
-  while (!stopped_) {
-    if (skip_ > 0) {
-      std::size_t n = std::min(skip_, end_ - begin_);
-      begin_ += n;
-      skip_ -= n;
-      if (skip_ > 0) break;
-    }
-    if (end_ - begin_ < kHeaderSize) break;
-    Header h = decode_header(std::span<const std::byte, kHeaderSize>(buf_.data() + begin_, kHeaderSize));
-    if (h.length > kMaxPayload) {
-      begin_ += kHeaderSize;
-      skip_ = h.length;
-      events_.oversized(h);
-      continue;
-    }
-    const std::size_t need = kHeaderSize + h.length;
-    if (end_ - begin_ < need) {
-      // Make room for the rest of this frame (at most kHeaderSize + kMaxPayload).
-      if (buf_.size() - begin_ < need) {
-        std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
-        end_ -= begin_;
-        begin_ = 0;
-        if (buf_.size() < need) buf_.resize(need);
-      }
-      break;
-    }
-    std::string_view payload(reinterpret_cast<const char*>(buf_.data() + begin_ + kHeaderSize), h.length);
-    begin_ += need;
-    events_.frame(h, payload);
-  }
-  if (begin_ == end_) {
-    begin_ = end_ = 0;
-    if (buf_.size() > kReadChunk) {  // give back what one large frame needed
-      buf_.resize(kReadChunk);
-      buf_.shrink_to_fit();
-    }
-  }
-  return !stopped_;
-}
-
-void FrameReader::read() {
-  if (end_ == buf_.size()) {  // no room left at the end: slide what is unread to the front
-    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
-    end_ -= begin_;
-    begin_ = 0;
-  }
-  auto self = shared_from_this();
-  stream_->async_read_some(std::span(buf_.data() + end_, buf_.size() - end_),
-                           [self](const transport::error_code& ec, std::size_t n) {
-                             if (self->stopped_) return;
-                             self->end_ += n;
-                             if (ec) {
-                               // A last frame may have arrived with the end of the stream.
-                               if (!self->deliver()) return;
-                               self->stopped_ = true;
-                               return self->events_.end(ec, self->skip_ > 0 || self->end_ > self->begin_);
-                             }
-                             if (self->deliver()) self->read();
-                           });
+  transport::FramedReader::Protocol p;
+  p.header_size = kHeaderSize;
+  // Length counts the payload only. An oversized one is skipped, never buffered.
+  p.measure = [](Bytes header) {
+    const uint32_t length = decode_header(header.first<kHeaderSize>()).length;
+    return length > kMaxPayload ? FrameLength::skip(length) : FrameLength::whole(kHeaderSize + length);
+  };
+  p.frame = [frame = std::move(events.frame)](Bytes bytes) {
+    const auto payload = bytes.subspan(kHeaderSize);
+    frame(decode_header(bytes.first<kHeaderSize>()),
+          std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
+  };
+  p.rejected = [oversized = std::move(events.oversized)](Bytes header) {
+    oversized(decode_header(header.first<kHeaderSize>()));
+    return true;  // the connection goes on after the skipped payload
+  };
+  p.end = [end = std::move(events.end)](const transport::error_code& ec, Bytes tail, bool skipping) {
+    end(ec, skipping || !tail.empty());
+  };
+  return std::shared_ptr<FrameReader>(new FrameReader(transport::FramedReader::start(std::move(stream), std::move(p))));
 }
 
 }  // namespace hcs::ttrpc

@@ -1,13 +1,14 @@
 // FrameReader: reads ttrpc frames from a stream through one buffer (several small
-// frames per read). A frame whose length exceeds kMaxPayload is reported and then
-// skipped, exactly `length` bytes, without buffering it, so the connection goes on.
+// frames per read, see transport::FramedReader). A frame whose length exceeds
+// kMaxPayload is reported and then skipped, exactly `length` bytes, without buffering
+// it, so the connection goes on.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string_view>
-#include <vector>
 
+#include "hcs/transport/framed_reader.hpp"
 #include "hcs/transport/stream.hpp"
 #include "hcs/ttrpc/frame.hpp"
 
@@ -25,19 +26,11 @@ class FrameReader : public std::enable_shared_from_this<FrameReader> {
   };
   static std::shared_ptr<FrameReader> start(transport::StreamPtr stream, Events events);
   // No further events after this (safe to call from inside an event).
-  void stop() noexcept { stopped_ = true; }
+  void stop() noexcept { reader_->stop(); }
 
  private:
-  FrameReader(transport::StreamPtr s, Events e) : stream_(std::move(s)), events_(std::move(e)) {}
-  void read();
-  bool deliver();  // emits every complete frame buffered; false once stopped
-
-  transport::StreamPtr stream_;
-  Events events_;
-  std::vector<std::byte> buf_;
-  std::size_t begin_ = 0, end_ = 0;  // unread bytes are buf_[begin_, end_)
-  std::size_t skip_ = 0;             // bytes of an oversized payload still to discard
-  bool stopped_ = false;
+  explicit FrameReader(std::shared_ptr<transport::FramedReader> r) : reader_(std::move(r)) {}
+  std::shared_ptr<transport::FramedReader> reader_;
 };
 
 }  // namespace hcs::ttrpc

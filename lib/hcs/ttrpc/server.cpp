@@ -17,6 +17,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "hcs/transport/deadlines.hpp"
 #include "hcs/transport/stream.hpp"
 #include "hcs/ttrpc/frame.hpp"
 #include "hcs/ttrpc/reader.hpp"
@@ -47,7 +48,10 @@ struct Listener {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::weak_ptr<Server::Impl> server, transport::StreamPtr stream, PeerCredentials peer)
-      : server_(std::move(server)), stream_(std::move(stream)), peer_(peer), timer_(stream_->get_executor()) {}
+      : server_(std::move(server)),
+        stream_(std::move(stream)),
+        peer_(peer),
+        deadlines_(*this, stream_->get_executor(), [this](uint64_t id) { expire(uint32_t(id)); }) {}
   void start();
   void finish();  // hangs up now; pending handlers' replies are dropped
   void answer(uint32_t id, uint64_t token, Result<std::string> result);
@@ -59,14 +63,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_end(const error_code& ec, bool inside_frame);
   void send_payload(uint32_t id, std::string payload);
   void send_error(uint32_t id, const Error& e);
-  void arm_timer();
-  void expire();
+  void expire(uint32_t id);
 
-  // Timeouts share one timer, armed for the earliest deadline.
-  using Deadlines = std::multimap<Clock::time_point, uint32_t>;
   struct Pending {
     uint64_t token;  // tells this request from a later one reusing its stream id
-    std::optional<Deadlines::iterator> deadline;
+    std::optional<transport::Deadlines::Handle> deadline;
     std::string what;  // "service/method", for the deadline message
   };
   std::weak_ptr<Server::Impl> server_;
@@ -75,9 +76,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<transport::WriteQueue> out_;
   std::shared_ptr<FrameReader> reader_;
   std::unordered_map<uint32_t, Pending> pending_;
-  Deadlines deadlines_;
-  asio::steady_timer timer_;
-  std::optional<Clock::time_point> armed_for_;
+  transport::Deadlines deadlines_;
   uint64_t next_token_ = 1;
   bool closed_ = false;
 };
@@ -134,7 +133,6 @@ void Connection::finish() {
   auto self = shared_from_this();  // the server's set may hold the last reference
   if (reader_) reader_->stop();
   stream_->close();
-  timer_.cancel();
   pending_.clear();
   deadlines_.clear();
   if (auto server = server_.lock()) server->connections.erase(self);
@@ -183,9 +181,8 @@ void Connection::on_request(uint32_t id, std::string_view bytes) {
   if (req.timeout_nano() > 0) {
     auto deadline = Clock::now() + std::chrono::nanoseconds(std::min(req.timeout_nano(), kMaxTimeoutNs));
     call.deadline = deadline;
-    p.deadline = deadlines_.emplace(deadline, id);
+    p.deadline = deadlines_.add(deadline, id);
     p.what = call.service + "/" + call.method;
-    if (!armed_for_ || deadline < *armed_for_) arm_timer();
   }
   pending_.emplace(id, std::move(p));
 
@@ -257,38 +254,16 @@ void Connection::on_end(const error_code& ec, bool inside_frame) {
   reader_->stop();
   pending_.clear();
   deadlines_.clear();
-  timer_.cancel();
   auto self = shared_from_this();
   out_->flush([self] { self->finish(); });
 }
 
-void Connection::arm_timer() {
-  if (deadlines_.empty()) {
-    armed_for_.reset();
-    timer_.cancel();
-    return;
-  }
-  armed_for_ = deadlines_.begin()->first;
-  timer_.expires_at(*armed_for_);
-  std::weak_ptr<Connection> weak = shared_from_this();
-  timer_.async_wait([weak](const error_code& ec) {
-    if (auto self = weak.lock(); self && !ec) self->expire();
-  });
-}
-
-void Connection::expire() {
-  armed_for_.reset();
-  const auto now = Clock::now();
-  while (!closed_ && !deadlines_.empty() && deadlines_.begin()->first <= now) {
-    const uint32_t id = deadlines_.begin()->second;
-    deadlines_.erase(deadlines_.begin());
-    auto it = pending_.find(id);
-    if (it == pending_.end()) continue;
-    std::string what = std::move(it->second.what);
-    pending_.erase(it);
-    send_error(id, status_error(Code::DeadlineExceeded, "context deadline exceeded: " + what));
-  }
-  if (!closed_) arm_timer();
+void Connection::expire(uint32_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  std::string what = std::move(it->second.what);
+  pending_.erase(it);
+  send_error(id, status_error(Code::DeadlineExceeded, "context deadline exceeded: " + what));
 }
 
 }  // namespace server_detail

@@ -71,6 +71,8 @@ void Machine::start(std::function<void(ExitStatus, std::optional<Error>)> on_sto
   launch.accel = config_.accel;
   launch.gcs_socket = gcs_socket(config_.dir);
   launch.qmp_socket = qmp_socket(config_.dir);
+  launch.plan9_staging = plan9_dir(config_.dir);
+  if (::mkdir(launch.plan9_staging.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("create " + launch.plan9_staging);
   const auto argv = qemu_argv(config_.document, launch);
   {
     // A fresh console per boot, readable only by the owner (it may hold secrets).

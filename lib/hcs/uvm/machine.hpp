@@ -32,6 +32,8 @@ class Machine : public std::enable_shared_from_this<Machine> {
   // Paths inside `dir`.
   static std::string gcs_socket(const std::string& dir) { return dir + "/gcs.sock"; }
   static std::string qmp_socket(const std::string& dir) { return dir + "/qmp.sock"; }
+  // The root of the staging 9p device, where the owner binds shares added later.
+  static std::string plan9_dir(const std::string& dir) { return dir + "/plan9"; }
   static std::string console_path(const std::string& dir) { return dir + "/console.log"; }
 
   // The console goes to ComPorts "0" when the document names a file, else to

@@ -17,6 +17,10 @@ const char* accel_name(Accel a);
 
 // The virtio-serial port the gcs dials the host over (carrying mux ports).
 inline constexpr const char* kGcsPortName = "gcs";
+// The mount tag of the one 9p device every VM gets at boot for shares added later:
+// virtio-mmio has no hot-plug, so the owner bind-mounts a hot-added share's directory
+// under this device's root and the guest binds <root>/<share name> to its mount path.
+inline constexpr const char* kPlan9StagingTag = "hcskit-plan9";
 
 struct Options {
   std::string id;

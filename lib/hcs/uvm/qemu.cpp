@@ -149,16 +149,23 @@ std::vector<std::string> qemu_argv(const schema::ComputeSystem& doc, const QemuL
     throw Error(hr::NotImpl, "network adapters are not supported by the QEMU backend yet");
 
   if (vm.devices.plan9) {
+    // security_model=none: the guest sees the host's owners and modes, as hcsshim's
+    // LinuxMetadata shares do; multidevs=remap keeps inode numbers unique across the
+    // mounts a share (or the staging root's binds) spans.
+    auto share_device = [&a](const std::string& id, const std::string& path, const std::string& tag, bool ro) {
+      std::string fsdev = "local,id=" + id + ",path=" + escape_commas(path) + ",security_model=none,multidevs=remap";
+      if (ro) fsdev += ",readonly=on";
+      a.insert(a.end(), {"-fsdev", fsdev, "-device", "virtio-9p-device,fsdev=" + id + ",mount_tag=" + escape_commas(tag)});
+    };
     int n = 0;
     for (const auto& share : vm.devices.plan9->shares) {
       if (share.name.empty() || share.path.empty() || share.path[0] != '/')
         throw Error(hr::ErrInvalidArg, "a Plan9 share needs a Name and an absolute Path");
-      const std::string id = "fs" + std::to_string(n++);
-      std::string fsdev = "local,id=" + id + ",path=" + escape_commas(share.path) + ",security_model=none";
-      if (share.flags & schema::plan9_flags::ReadOnly) fsdev += ",readonly=on";
-      a.insert(a.end(), {"-fsdev", fsdev, "-device",
-                         "virtio-9p-device,fsdev=" + id + ",mount_tag=" + escape_commas(share.name)});
+      if (share.name == kPlan9StagingTag)
+        throw Error(hr::ErrInvalidArg, std::string("the Plan9 share name '") + kPlan9StagingTag + "' is reserved");
+      share_device("fs" + std::to_string(n++), share.path, share.name, share.flags & schema::plan9_flags::ReadOnly);
     }
+    if (!launch.plan9_staging.empty()) share_device("fsstaging", launch.plan9_staging, kPlan9StagingTag, false);
   }
   return a;
 }

@@ -5,7 +5,8 @@
 //   LinuxKernelDirect          -kernel, -initrd, -append (after the machine's own args)
 //   Scsi.<ctrl>.Attachments    virtio-scsi-device "scsi<i>" + scsi-hd at LUN, target 0, so
 //                              the guest finds it at /sys/bus/scsi/devices/<i>:0:0:<lun>
-//   Plan9.Shares[]             virtio-9p-device, mount tag = share name
+//   Plan9.Shares[]             virtio-9p-device, mount tag = share name; shares added
+//                              while running go under the staging device (kPlan9StagingTag)
 //   HvSocket                   virtio-serial port "gcs" to the host's socket (mux ports)
 //   ComPorts "0"               the serial console, to a file
 #pragma once
@@ -23,6 +24,7 @@ struct QemuLaunch {
   Accel accel = Accel::Tcg;   // resolved: never Auto here
   std::string gcs_socket;     // the host listens; QEMU connects as the port's client
   std::string qmp_socket;     // QEMU listens
+  std::string plan9_staging;  // when set and the VM has Plan9: the staging 9p device's root
   uint64_t tsc_khz = 0;       // 0: read from /proc/cpuinfo
 };
 

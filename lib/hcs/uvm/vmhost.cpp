@@ -6,12 +6,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <spdlog/spdlog.h>
 
 #include "hcs/bridge/guest_connection.hpp"
@@ -19,6 +22,7 @@
 #include "hcs/compute/service.hpp"
 #include "hcs/core/guid.hpp"
 #include "hcs/core/log.hpp"
+#include "hcs/core/mountinfo.hpp"
 #include "hcs/core/process.hpp"
 #include "hcs/state/store.hpp"
 #include "hcs/transport/address.hpp"
@@ -310,7 +314,82 @@ class VmHost {
     return it == ctrl.attachments.end() ? nullptr : &it->second;
   }
 
+  // --- Hot-plug: Plan9 shares, as binds under the staging 9p device's root ---
+
+  static constexpr const char* kPlan9Path = "VirtualMachine/Devices/Plan9/Shares";
+
+  // The name becomes a directory under the staging root and the guest's source path.
+  static void check_share_name(const std::string& name) {
+    const bool ok = !name.empty() && name.size() <= 64 && name[0] != '.' &&
+                    std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                      return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+                    });
+    if (!ok) throw Error(hr::ErrInvalidArg, "invalid Plan9 share name '" + name + "': use up to 64 of [A-Za-z0-9._-]");
+  }
+
+  std::vector<schema::Plan9Share>& shares() {
+    auto& p9 = document_.virtual_machine->devices.plan9;
+    if (!p9) p9.emplace();
+    return p9->shares;
+  }
+
+  std::string staged(const std::string& name) const { return Machine::plan9_dir(owned_.dir) + "/" + name; }
+
+  void share_add(const Json& settings, std::function<void(Result<void>)> done) {
+    auto share = settings.get<schema::Plan9Share>();
+    check_share_name(share.name);
+    if (share.path.empty() || share.path[0] != '/')
+      throw Error(hr::ErrInvalidArg, "the Plan9 share '" + share.name + "' needs an absolute Path");
+    if (share.flags & schema::plan9_flags::RestrictFileAccess)
+      throw Error(hr::NotImpl, "Plan9 shares with RestrictFileAccess (single files) are not supported; share a directory");
+    struct stat st{};
+    if (::stat(share.path.c_str(), &st) != 0) throw_errno("share " + share.path);
+    if (!S_ISDIR(st.st_mode)) throw Error(hr::ErrInvalidArg, "the Plan9 share path " + share.path + " is not a directory");
+    auto& list = shares();
+    if (std::any_of(list.begin(), list.end(), [&](const auto& s) { return s.name == share.name; }))
+      throw Error(hr::VmcomputeInvalidState, "the Plan9 share '" + share.name + "' already exists");
+    const std::string at = staged(share.name);
+    if (::mkdir(at.c_str(), 0700) != 0) throw_errno("create " + at);
+    const bool ro = share.flags & schema::plan9_flags::ReadOnly;
+    if (::mount(share.path.c_str(), at.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
+        (ro && ::mount(nullptr, at.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)) {
+      const int err = errno;
+      ::umount2(at.c_str(), MNT_DETACH);
+      ::rmdir(at.c_str());
+      throw Error::from_errno(err, "bind " + share.path + " for the Plan9 share '" + share.name + "'");
+    }
+    hot_shares_.insert(share.name);
+    list.push_back(std::move(share));
+    save_document();
+    done(Result<void>());
+  }
+
+  // The share a Remove names, if the host can take it away.
+  std::vector<schema::Plan9Share>::iterator removable_share(const Json& settings) {
+    const std::string name = settings.is_object() ? settings.value("Name", "") : "";
+    auto& list = shares();
+    auto it = std::find_if(list.begin(), list.end(), [&](const auto& s) { return s.name == name; });
+    if (it == list.end()) throw Error(hr::ErrNotFound, "no Plan9 share named '" + name + "'");
+    if (!hot_shares_.contains(name))
+      throw Error(hr::NotImpl, "the Plan9 share '" + name + "' was given at boot: its device cannot be unplugged");
+    return it;
+  }
+
+  void share_remove(const Json& settings, std::function<void(Result<void>)> done) {
+    auto it = removable_share(settings);
+    const std::string name = it->name;
+    auto& list = shares();
+    const std::string at = staged(name);
+    if (::umount2(at.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) throw_errno("unmount " + at);
+    ::rmdir(at.c_str());
+    hot_shares_.erase(name);
+    list.erase(it);
+    save_document();
+    done(Result<void>());
+  }
+
   void host_add(const std::string& path, const Json& settings, std::function<void(Result<void>)> done) {
+    if (path == kPlan9Path) return share_add(settings, std::move(done));
     auto slot = scsi_slot(path);
     if (!slot) throw Error(hr::NotImpl, "resource path '" + path + "' is not supported");
     if (attachment(*slot))
@@ -335,14 +414,26 @@ class VmHost {
     });
   }
 
-  void host_remove(const std::string& path, std::function<void(Result<void>)> done) {
+  // Throws unless the host part of a Remove can be done: checked before the guest is
+  // asked, so that a Remove the host would refuse leaves the guest as it was.
+  ScsiSlot check_removable(const std::string& path, const Json& settings) {
+    if (path == kPlan9Path) {
+      removable_share(settings);
+      return {};
+    }
     auto slot = scsi_slot(path);
     if (!slot) throw Error(hr::NotImpl, "resource path '" + path + "' is not supported");
     if (!attachment(*slot))
       throw Error(hr::ErrNotFound, "nothing is attached at SCSI " + std::to_string(slot->controller) + ":" +
                                        std::to_string(slot->lun));
-    qmp_->async_device_del(scsi_device_id(slot->controller, slot->lun), std::chrono::seconds(10),
-                           [this, s = *slot, done = std::move(done)](Result<void> r) mutable {
+    return *slot;
+  }
+
+  void host_remove(const std::string& path, const Json& settings, std::function<void(Result<void>)> done) {
+    if (path == kPlan9Path) return share_remove(settings, std::move(done));
+    const ScsiSlot slot = check_removable(path, settings);
+    qmp_->async_device_del(scsi_device_id(slot.controller, slot.lun), std::chrono::seconds(10),
+                           [this, s = slot, done = std::move(done)](Result<void> r) mutable {
                              if (!r.ok()) return done(r.error());
                              qmp_->async_execute("blockdev-del", Json{{"node-name", scsi_node_name(s.controller, s.lun)}},
                                                  [this, s, done = std::move(done)](Result<Json> r) {
@@ -380,20 +471,21 @@ class VmHost {
     };
     if (path.empty()) return to_guest(std::move(done));
     if (type == "Add") {
-      host_add(path, settings, [this, path, to_guest, done = std::move(done)](Result<void> r) mutable {
+      host_add(path, settings, [this, path, settings, to_guest, done = std::move(done)](Result<void> r) mutable {
         if (!r.ok()) return done(r.error());
-        to_guest([this, path, done = std::move(done)](Result<void> g) mutable {
+        to_guest([this, path, settings, done = std::move(done)](Result<void> g) mutable {
           if (g.ok()) return done(g);
-          host_remove(path, [g, done = std::move(done)](Result<void> undo) {
+          host_remove(path, settings, [g, done = std::move(done)](Result<void> undo) {
             if (!undo.ok()) spdlog::warn("rolling back {}: {}", "the host part", undo.error().text());
             done(g);
           });
         });
       });
     } else {
-      to_guest([this, path, done = std::move(done)](Result<void> g) mutable {
+      check_removable(path, settings);
+      to_guest([this, path, settings, done = std::move(done)](Result<void> g) mutable {
         if (!g.ok()) return done(g);
-        host_remove(path, std::move(done));
+        host_remove(path, settings, std::move(done));
       });
     }
   }
@@ -593,6 +685,7 @@ class VmHost {
   std::optional<Error> pending_failure_;
   std::vector<std::function<void(Result<void>)>> boot_waiters_, stop_waiters_;
   std::map<uint32_t, std::shared_ptr<HostedProcess>> procs_;
+  std::set<std::string> hot_shares_;  // Plan9 shares bound under the staging root
 };
 
 void write_all(int fd, const std::string& text) {
@@ -603,6 +696,18 @@ void write_all(int fd, const std::string& text) {
     if (n <= 0) return;
     off += size_t(n);
   }
+}
+
+// Detaches every mount at or beneath `dir`, deepest first.
+void detach_mounts_under(const std::string& dir) {
+  std::vector<std::string> points;
+  for (const auto& m : read_mountinfo()) {
+    const std::string p = m.mount_point.string();
+    if (p == dir || p.starts_with(dir + "/")) points.push_back(p);
+  }
+  std::sort(points.rbegin(), points.rend());
+  for (const auto& p : points)
+    if (::umount2(p.c_str(), MNT_DETACH) != 0) spdlog::warn("unmount {}: {}", p, std::strerror(errno));
 }
 
 }  // namespace
@@ -644,7 +749,9 @@ int run_vmhost(const std::string& state_root, const std::string& id) {
     spdlog::error("vmhost: {}", e.text());
     code = 1;
   }
-  // The VM is gone: so is everything of it in the state root.
+  // The VM is gone: so is everything of it in the state root. The share binds go
+  // first, so that removing the directory cannot reach into a shared host directory.
+  detach_mounts_under(Machine::plan9_dir(owned.dir));
   try {
     if (owned.lock) store.remove(owned);
   } catch (const Error& e) {
