@@ -144,7 +144,11 @@ std::vector<std::string> qemu_argv(const schema::ComputeSystem& doc, const QemuL
   }
 
   if (vm.devices.virtual_pmem && !vm.devices.virtual_pmem->devices.empty())
-    throw Error(hr::NotImpl, "VirtualPMem devices need a PCI machine; this QEMU backend uses microvm (use SCSI)");
+    // Measured with QEMU 7.2: microvm,pcie=on takes virtio-pmem-pci, but it has no
+    // device-memory region, so the guest finds the device's memory at address 0 and
+    // nd_pmem cannot reserve it. VPMem waits for a PCI machine type; SCSI serves meanwhile.
+    throw Error(hr::NotImpl, "VirtualPMem devices are not supported on QEMU's microvm (it has no device memory for "
+                             "virtio-pmem): attach the image on SCSI instead");
   if (!vm.devices.network_adapters.empty())
     throw Error(hr::NotImpl, "network adapters are not supported by the QEMU backend yet");
 
