@@ -1,9 +1,16 @@
-// network/ipam: subnet arithmetic and address choice, including the edges (/0, /31,
-// /32, a full subnet) and the wrong inputs an operator types.
+// The network module's logic: ipam (subnet arithmetic and address choice, including
+// the edges: /0, /31, /32, a full subnet, and the wrong inputs an operator types) and
+// the registry (validation, persistence, and no address given twice across processes).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
 
 #include "hcs/core/error.hpp"
 #include "hcs/network/ipam.hpp"
+#include "hcs/network/registry.hpp"
 
 namespace {
 
@@ -87,6 +94,133 @@ TEST(Ipam, ExplicitAddressesAreChecked) {
   EXPECT_NE(refusal([&] { check_address(s, ip("172.30.0.255"), {}, gw); }).find("broadcast"), std::string::npos);
   EXPECT_NE(refusal([&] { check_address(s, ip("172.30.0.9"), {ip("172.30.0.9")}, gw); }).find("in use"),
             std::string::npos);
+}
+
+}  // namespace
+
+// ---- network/registry: records under a temporary state root ----
+
+namespace {
+
+namespace hcn = hcs::schema::hcn;
+
+struct TempState {
+  std::string dir;
+  TempState() {
+    char tmpl[] = "/tmp/hcskit-net-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
+    dir = tmpl;
+  }
+  ~TempState() { std::filesystem::remove_all(dir); }
+};
+
+hcn::HostComputeNetwork nat(const std::string& name, const std::string& subnet) {
+  hcn::HostComputeNetwork n;
+  n.name = name;
+  n.type = "NAT";
+  hcn::Ipam ipam;
+  ipam.type = "Static";
+  ipam.subnets.push_back({.ip_address_prefix = subnet});
+  n.ipams.push_back(ipam);
+  return n;
+}
+
+hcn::HostComputeEndpoint on(const std::string& network, const std::string& address = "") {
+  hcn::HostComputeEndpoint e;
+  e.host_compute_network = network;
+  if (!address.empty()) e.ip_configurations.push_back({.ip_address = address});
+  return e;
+}
+
+TEST(NetworkRegistry, NetworksAreValidatedAndPersist) {
+  TempState t;
+  hcs::state::Store store(t.dir);
+  Registry reg(store);
+  const auto a = reg.create_network(nat("a", "172.30.0.0/24"));
+  EXPECT_FALSE(a.id.empty());
+  EXPECT_NE(refusal([&] { reg.create_network(nat("b", "172.30.0.128/25")); }).find("overlaps 172.30.0.0/24"),
+            std::string::npos);
+  EXPECT_NE(refusal([&] { reg.create_network(nat("a", "172.31.0.0/24")); }).find("named 'a'"), std::string::npos);
+  auto tunnel = nat("t", "10.5.0.0/24");
+  tunnel.type = "Overlay";
+  EXPECT_NE(refusal([&] { reg.create_network(tunnel); }).find("no meaning"), std::string::npos);
+  tunnel.type = "Bogus";
+  EXPECT_NE(refusal([&] { reg.create_network(tunnel); }).find("unknown network type"), std::string::npos);
+  EXPECT_NE(refusal([&] { reg.create_network(nat("c", "10.0.0.1/8")); }).find("host bits"), std::string::npos);
+  EXPECT_NE(refusal([&] { reg.create_network(nat("d", "")); }).find("invalid subnet"), std::string::npos);
+
+  // Another process (another Registry on the same root) sees it, by ID and by name.
+  hcs::state::Store again(t.dir);
+  Registry other(again);
+  ASSERT_EQ(other.networks().size(), 1u) << "a refused network leaves no record";
+  EXPECT_EQ(other.network("a").id, a.id);
+  EXPECT_EQ(other.network(a.id).name, "a");
+  EXPECT_NE(refusal([&] { other.network("zzz"); }).find("no network 'zzz'"), std::string::npos);
+}
+
+TEST(NetworkRegistry, EndpointsGetFreeAddressesAndNetworksWithEndpointsStay) {
+  TempState t;
+  hcs::state::Store store(t.dir);
+  Registry reg(store);
+  const auto n = reg.create_network(nat("n", "172.30.0.0/24"));
+  const auto e1 = reg.create_endpoint(on("n"));
+  ASSERT_EQ(e1.ip_configurations.size(), 1u);
+  EXPECT_EQ(e1.ip_configurations[0].ip_address, "172.30.0.2") << ".1 is the gateway";
+  EXPECT_EQ(e1.ip_configurations[0].prefix_length, 24);
+  EXPECT_EQ(e1.mac_address, "00-15-5D-1E-00-02");
+  EXPECT_EQ(e1.host_compute_network, n.id) << "the name is resolved to the ID";
+  const auto e2 = reg.create_endpoint(on(n.id, "172.30.0.9"));
+  EXPECT_EQ(e2.ip_configurations[0].ip_address, "172.30.0.9");
+  EXPECT_EQ(reg.create_endpoint(on(n.id)).ip_configurations[0].ip_address, "172.30.0.3");
+  EXPECT_NE(refusal([&] { reg.create_endpoint(on(n.id, "172.30.0.9")); }).find("in use"), std::string::npos);
+  EXPECT_NE(refusal([&] { reg.create_endpoint(on(n.id, "10.1.1.1")); }).find("outside"), std::string::npos);
+  EXPECT_NE(refusal([&] { reg.create_endpoint(on(n.id, "172.30.0.1")); }).find("gateway"), std::string::npos);
+  EXPECT_NE(refusal([&] { reg.create_endpoint(on("nope")); }).find("no network"), std::string::npos);
+  EXPECT_EQ(reg.endpoints(n.id).size(), 3u);
+
+  EXPECT_NE(refusal([&] { reg.delete_network(n.id); }).find("still has 3 endpoint"), std::string::npos);
+  for (const auto& e : reg.endpoints()) reg.delete_endpoint(e.id);
+  EXPECT_NE(refusal([&] { reg.delete_endpoint(e1.id); }).find("no endpoint"), std::string::npos);
+  reg.delete_network(n.id);
+  EXPECT_TRUE(reg.networks().empty());
+  EXPECT_TRUE(std::filesystem::is_empty(t.dir + "/network")) << "nothing is left behind";
+  EXPECT_TRUE(std::filesystem::is_empty(t.dir + "/endpoint"));
+}
+
+// Separate processes creating endpoints at once never get the same address.
+TEST(NetworkRegistry, ConcurrentProcessesNeverShareAnAddress) {
+  TempState t;
+  {
+    hcs::state::Store store(t.dir);
+    Registry(store).create_network(nat("n", "10.77.0.0/24"));
+  }
+  constexpr int kProcesses = 8, kEach = 12;
+  std::vector<pid_t> kids;
+  for (int p = 0; p < kProcesses; ++p) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int code = 0;
+      try {
+        hcs::state::Store store(t.dir);
+        Registry reg(store);
+        for (int i = 0; i < kEach; ++i) reg.create_endpoint(on("n"));
+      } catch (...) {
+        code = 1;
+      }
+      ::_exit(code);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t k : kids) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(k, &status, 0), k);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  hcs::state::Store store(t.dir);
+  std::set<std::string> addresses;
+  for (const auto& e : Registry(store).endpoints()) addresses.insert(e.ip_configurations.at(0).ip_address);
+  EXPECT_EQ(addresses.size(), size_t(kProcesses * kEach));
 }
 
 }  // namespace
