@@ -9,6 +9,8 @@
 #include "hcs/core/error.hpp"
 #include "hcs/schema/bridge.hpp"
 
+namespace gcs_bad_input_test {
+
 using namespace it;
 using namespace hcs::bridge;
 using hcs::transport::error_code;
@@ -210,3 +212,5 @@ TEST_F(GcsBadInput, StdioPortNobodyListensOn) {
   EXPECT_NE(f->body.value("ErrorMessage", "").find("dial stdio port"), std::string::npos);
   expect_alive();
 }
+
+}  // namespace gcs_bad_input_test

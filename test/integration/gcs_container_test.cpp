@@ -14,6 +14,8 @@
 #include "hcs/core/json.hpp"
 #include "hcs/runtime/cgroups.hpp"
 
+namespace gcs_container_test {
+
 using namespace it;
 namespace fs = std::filesystem;
 using hcs::Json;
@@ -496,3 +498,5 @@ TEST_P(GcsContainerBadInput, DirectoriesOutsideTheRootOrShared) {
   EXPECT_EQ(inner.error().code(), hcs::hr::ErrInvalidArg) << inner.error().text();
   teardown("dirs");
 }
+
+}  // namespace gcs_container_test

@@ -6,6 +6,8 @@
 #include "hcs/bridge/messages.hpp"
 #include "hcs/core/error.hpp"
 
+namespace gcs_process_test {
+
 using namespace it;
 using hcs::schema::ProcessParameters;
 
@@ -246,3 +248,5 @@ TEST_P(GcsProcess, ShutdownOfTheUtilityVmStopsTheGcs) {
   auto st = env->gcs.wait_exit();
   EXPECT_EQ(st.code(), 0);
 }
+
+}  // namespace gcs_process_test

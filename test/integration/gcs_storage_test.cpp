@@ -16,6 +16,8 @@
 #include "hcs/schema/bridge.hpp"
 #include "hcs/schema/guest_resource.hpp"
 
+namespace gcs_storage_test {
+
 using namespace it;
 namespace fs = std::filesystem;
 namespace schema = hcs::schema;
@@ -472,3 +474,5 @@ TEST_F(StorageBadInput, UnsupportedDiskFeaturesAndShares) {
   EXPECT_TRUE(mounts_under(work).empty());
   EXPECT_EQ(env->run(guest, {"echo", "ok"}).out, "ok\n");
 }
+
+}  // namespace gcs_storage_test

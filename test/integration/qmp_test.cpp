@@ -18,6 +18,8 @@
 #include "hcs/core/process.hpp"
 #include "hcs/uvm/qmp.hpp"
 
+namespace qmp_test {
+
 using namespace hcs;
 using namespace hcs::uvm;
 using namespace std::chrono_literals;
@@ -291,3 +293,5 @@ TEST_F(QmpIntegration, QemuKilledWithCommandsPending) {
 }
 
 }  // namespace
+
+}  // namespace qmp_test

@@ -10,6 +10,8 @@
 #include "hcs/core/error.hpp"
 #include "hcs/uvm/bootfiles.hpp"
 
+namespace bootfiles_test {
+
 namespace bf = hcs::uvm::bootfiles;
 using namespace std::string_literals;
 
@@ -324,3 +326,5 @@ TEST(BootFiles, DefaultDirectoryFollowsTheEnvironment) {
   EXPECT_EQ(hcs::uvm::default_boot_files_dir(), "/var/lib/hcskit/boot");
   if (old) ::setenv("HCSKIT_BOOT_FILES", saved.c_str(), 1);
 }
+
+}  // namespace bootfiles_test

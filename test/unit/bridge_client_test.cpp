@@ -9,6 +9,8 @@
 #include "hcs/bridge/messages.hpp"
 #include "hcs/bridge/server.hpp"
 
+namespace bridge_client_test {
+
 using namespace hcs;
 using namespace hcs::bridge;
 using namespace std::chrono_literals;
@@ -167,3 +169,5 @@ TEST(BridgeClient, BlockingCallFromAnotherThread) {
   p.io.stop();
   loop.join();
 }
+
+}  // namespace bridge_client_test

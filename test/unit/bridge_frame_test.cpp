@@ -5,6 +5,8 @@
 #include "hcs/core/error.hpp"
 #include "hcs/schema/bridge.hpp"
 
+namespace bridge_frame_test {
+
 using namespace hcs;
 using namespace hcs::bridge;
 
@@ -68,3 +70,5 @@ TEST(BridgeMessages, CatalogCodes) {
   EXPECT_EQ(message_name(msg::DumpStacks), "DumpStacks request");
   EXPECT_EQ(message_name(0x12345678), "0x12345678");
 }
+
+}  // namespace bridge_frame_test

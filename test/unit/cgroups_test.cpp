@@ -10,6 +10,8 @@
 #include "hcs/core/error.hpp"
 #include "hcs/runtime/cgroups.hpp"
 
+namespace cgroups_test {
+
 using namespace hcs;
 using namespace hcs::runtime;
 namespace fs = std::filesystem;
@@ -347,7 +349,7 @@ TEST(CgroupReal, V1MemoryCgroupOfAChild) {
   }
   close(go[0]);
   { std::ofstream(dir / "cgroup.procs") << child << "\n"; }
-  ASSERT_EQ(write(go[1], "x", 1), 1);
+  ASSERT_EQ(::write(go[1], "x", 1), 1);
   close(go[1]);
 
   // Wait for the exec to have happened (its memory charged) before reading metrics.
@@ -376,3 +378,5 @@ TEST(CgroupReal, V1MemoryCgroupOfAChild) {
   remove_cgroup(only_memory);
   EXPECT_FALSE(fs::exists(dir));
 }
+
+}  // namespace cgroups_test

@@ -14,6 +14,8 @@
 #include "hcs/bridge/server.hpp"
 #include "hcs/container/bundle.hpp"
 
+namespace container_test {
+
 using namespace hcs;
 using namespace hcs::container;
 using namespace std::chrono_literals;
@@ -516,3 +518,5 @@ TEST(GuestContainer, InitAndExecProcesses) {
   EXPECT_FALSE(pp0.contains("OciProcess"));
   EXPECT_EQ(pp1["OciProcess"], exec.oci_process);
 }
+
+}  // namespace container_test

@@ -10,6 +10,8 @@
 #include "hcs/core/json.hpp"
 #include "hcs/core/process.hpp"
 
+namespace core_test {
+
 using namespace hcs;
 
 TEST(CoreError, CodeMessageAndContextChain) {
@@ -141,3 +143,5 @@ TEST(CoreMountinfo, ParsesFieldsOptionalTagsAndEscapes) {
   EXPECT_EQ(m[2].source, "/dev/loop1");
   EXPECT_FALSE(hcs::read_mountinfo().empty());
 }
+
+}  // namespace core_test

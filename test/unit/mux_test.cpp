@@ -15,15 +15,14 @@
 #include "hcs/core/error.hpp"
 #include "run_loop.hpp"
 
+namespace mux_test {
+
 namespace {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using namespace hcs::transport;
 using namespace hcs::transport::mux;
-// Preferred over the bridge frame names another test file may bring into scope.
-using hcs::transport::mux::decode_header;
-using hcs::transport::mux::kHeaderSize;
 using hcs::test::run_for;
 using hcs::test::run_until;
 
@@ -677,3 +676,5 @@ TEST_F(MuxRaw, CreditIsReturnedAsTheApplicationReads) {
 }
 
 }  // namespace
+
+}  // namespace mux_test

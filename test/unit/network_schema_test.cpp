@@ -5,6 +5,8 @@
 #include "hcs/core/error.hpp"
 #include "hcs/schema/network.hpp"
 
+namespace network_schema_test {
+
 namespace {
 
 using hcs::Json;
@@ -98,3 +100,5 @@ TEST(HcnSchema, NamespaceLoadBalancerAndQuery) {
 }
 
 }  // namespace
+
+}  // namespace network_schema_test

@@ -12,6 +12,8 @@
 #include "hcs/network/ipam.hpp"
 #include "hcs/network/registry.hpp"
 
+namespace network_test {
+
 namespace {
 
 using namespace hcs::network;
@@ -224,3 +226,5 @@ TEST(NetworkRegistry, ConcurrentProcessesNeverShareAnAddress) {
 }
 
 }  // namespace
+
+}  // namespace network_test

@@ -13,6 +13,8 @@
 #include "hcs/transport/stream.hpp"
 #include "hcs/uvm/qmp.hpp"
 
+namespace qmp_test {
+
 using namespace hcs;
 using namespace hcs::uvm;
 using namespace std::chrono_literals;
@@ -485,3 +487,5 @@ TEST(Qmp, ConnectRetriesUntilTheSocketAppears) {
   qemu.join();
   std::filesystem::remove_all(dir);
 }
+
+}  // namespace qmp_test

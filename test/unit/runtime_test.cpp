@@ -13,6 +13,8 @@
 #include "hcs/runtime/console_socket.hpp"
 #include "hcs/runtime/runtime.hpp"
 
+namespace runtime_test {
+
 namespace fs = std::filesystem;
 using namespace hcs;
 using namespace std::chrono_literals;
@@ -135,3 +137,5 @@ TEST_P(RuntimeBinary, UnknownContainerIsSystemNotFound) {
   EXPECT_TRUE(fs::is_empty(dir / "work"));
   fs::remove_all(dir);
 }
+
+}  // namespace runtime_test

@@ -3,6 +3,8 @@
 #include "hcs/schema/bridge.hpp"
 #include "hcs/schema/guest_resource.hpp"
 
+namespace schema_test {
+
 using namespace hcs;
 using namespace hcs::schema;
 
@@ -158,3 +160,5 @@ TEST(GuestResourceDecode, WrongTypesAreInvalidJson) {
     EXPECT_NE(e.text().find("Layers"), std::string::npos) << e.text();
   }
 }
+
+}  // namespace schema_test

@@ -21,6 +21,8 @@
 #include "hcs/core/error.hpp"
 #include "hcs/state/store.hpp"
 
+namespace state_test {
+
 using namespace hcs;
 using namespace hcs::state;
 namespace fs = std::filesystem;
@@ -526,3 +528,5 @@ TEST(State, ListCleansUpAfterCrashedCreatesAndRemoves) {
   EXPECT_EQ(ids(s.list("vm")), std::set<std::string>{"keep"});
   EXPECT_EQ(entries(kind), (std::set<std::string>{"keep", ".create-fresh"}));
 }
+
+}  // namespace state_test

@@ -13,6 +13,8 @@
 #include "hcs/transport/stream.hpp"
 #include "hcs/transport/virtio_serial.hpp"
 
+namespace transport_test {
+
 using namespace hcs;
 using namespace hcs::transport;
 namespace fs = std::filesystem;
@@ -153,3 +155,5 @@ TEST(TransportWriteQueue, DirectWritesThenQueuedRemainderInOrder) {
   EXPECT_TRUE(flushed);
   EXPECT_TRUE(got == expected) << got.size() << " of " << expected.size() << " bytes";
 }
+
+}  // namespace transport_test

@@ -28,6 +28,8 @@
 #include "proto/ttrpc.pb.h"
 #include "run_loop.hpp"
 
+namespace ttrpc_test {
+
 namespace {
 
 namespace asio = boost::asio;
@@ -972,3 +974,5 @@ TEST(Ttrpc, ThroughputWithManyInFlight) {
   EXPECT_EQ(errors, 0);
   std::printf("[ ttrpc    ] %d calls in %.3f s: %.0f calls/s\n", kTotal, secs, kTotal / secs);
 }
+
+}  // namespace ttrpc_test

@@ -9,6 +9,8 @@
 #include "hcs/uvm/options.hpp"
 #include "hcs/uvm/qemu.hpp"
 
+namespace uvm_test {
+
 namespace {
 
 using hcs::Json;
@@ -206,3 +208,5 @@ TEST(UvmQemu, ControllersAreNamedByHcsshimsGuidsOrByIndex) {
 }
 
 }  // namespace
+
+}  // namespace uvm_test
