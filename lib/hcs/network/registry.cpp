@@ -32,6 +32,16 @@ std::vector<Prefix> prefixes(const hcn::HostComputeNetwork& n) {
   return out;
 }
 
+// An object by ID (its record) or, failing that, by name; hr::ErrNotFound naming `what`.
+template <class T>
+T find_by_id_or_name(state::Store& store, const char* kind, const std::string& key, const char* what) {
+  if (state::valid_id(key))
+    if (auto r = store.get(kind, key)) return r->get<T>();
+  for (auto& o : read_all<T>(store, kind))
+    if (o.name == key) return o;
+  throw Error(hr::ErrNotFound, std::string("no ") + what + " '" + key + "'");
+}
+
 // HNS's own MAC prefix (00-15-5D) and the address's low three bytes: unique on the
 // network, since addresses are, and stable for the endpoint's life.
 std::string mac_for(uint32_t address) {
@@ -84,11 +94,7 @@ std::vector<hcn::HostComputeNetwork> Registry::networks() const {
 }
 
 hcn::HostComputeNetwork Registry::network(const std::string& key) const {
-  if (state::valid_id(key))
-    if (auto r = store_.get(kNetworks, key)) return r->get<hcn::HostComputeNetwork>();
-  for (auto& n : networks())
-    if (n.name == key) return n;
-  throw Error(hr::ErrNotFound, "no network '" + key + "'");
+  return find_by_id_or_name<hcn::HostComputeNetwork>(store_, kNetworks, key, "network");
 }
 
 void Registry::delete_network(const std::string& id) {
@@ -159,11 +165,7 @@ std::vector<hcn::HostComputeEndpoint> Registry::endpoints(const std::string& net
 }
 
 hcn::HostComputeEndpoint Registry::endpoint(const std::string& key) const {
-  if (state::valid_id(key))
-    if (auto r = store_.get(kEndpoints, key)) return r->get<hcn::HostComputeEndpoint>();
-  for (auto& e : endpoints())
-    if (e.name == key) return e;
-  throw Error(hr::ErrNotFound, "no endpoint '" + key + "'");
+  return find_by_id_or_name<hcn::HostComputeEndpoint>(store_, kEndpoints, key, "endpoint");
 }
 
 void Registry::update_endpoint(const hcn::HostComputeEndpoint& e) {
