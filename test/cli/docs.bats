@@ -11,6 +11,7 @@ setup() {
   BIN_DIR=${BIN_DIR:-$REPO/build}
   GCS=$BIN_DIR/gcs/gcs
   UVMCTL=$BIN_DIR/tools/uvmctl/uvmctl
+  HNSCTL=$BIN_DIR/tools/hnsctl/hnsctl
 }
 
 # The flags a --help text lists ("-i,--interactive", "--listen TEXT", ...), one a line.
@@ -63,6 +64,7 @@ bash_complete() {
 @test "the programs are built" {
   [ -x "$GCS" ] || fail "no $GCS: build first, or set BIN_DIR"
   [ -x "$UVMCTL" ] || fail "no $UVMCTL: build first, or set BIN_DIR"
+  [ -x "$HNSCTL" ] || fail "no $HNSCTL: build first, or set BIN_DIR"
 }
 
 @test "every man page renders without groff warnings" {
@@ -158,11 +160,13 @@ bash_complete() {
   if command -v zsh >/dev/null; then
     zsh -n "$REPO/completions/zsh/_gcs"
     zsh -n "$REPO/completions/zsh/_uvmctl"
+    zsh -n "$REPO/completions/zsh/_hnsctl"
     checked=1
   fi
   if command -v fish >/dev/null; then
     fish -n "$REPO/completions/fish/gcs.fish"
     fish -n "$REPO/completions/fish/uvmctl.fish"
+    fish -n "$REPO/completions/fish/hnsctl.fish"
     checked=1
   fi
   [ "$checked" = 1 ] || skip "neither zsh nor fish is installed"
@@ -242,4 +246,233 @@ bash_complete() {
       assert_line -- "$flag"
     done
   done
+}
+
+# --- hnsctl ---------------------------------------------------------------------------
+
+# Every verb of hnsctl, as "OBJECT VERB" (aliases included), and the verbs of its own.
+HNSCTL_VERBS=(
+  'network list' 'network ls' 'network show' 'network create' 'network delete' 'network rm'
+  'endpoint list' 'endpoint ls' 'endpoint show' 'endpoint create' 'endpoint delete' 'endpoint rm'
+  'endpoint attach' 'endpoint detach'
+  'namespace list' 'namespace ls' 'namespace show' 'namespace path' 'namespace create'
+  'namespace delete' 'namespace rm' 'namespace add-endpoint' 'namespace remove-endpoint'
+  'policy list' 'policy ls' 'policy add' 'policy remove' 'policy rm'
+  'loadbalancer list' 'loadbalancer ls' 'loadbalancer show' 'loadbalancer create'
+  'loadbalancer delete' 'loadbalancer rm'
+  list features
+)
+
+# A state root with one network, endpoint, namespace and load balancer recorded in it,
+# as hnsctl would have written them (no kernel objects: only the records are read).
+hnsctl_records() {
+  local root=$1
+  mkdir -p "$root"/network/net-one "$root"/network/net-two "$root"/endpoint/ep-one \
+    "$root"/namespace/ns-one "$root"/loadbalancer/lb-one
+  echo '{"ID": "net-one", "Name": "alpha", "Type": "NAT",
+    "Ipams": [{"Type": "Static", "Subnets": [{"IpAddressPrefix": "172.30.0.0/24"}]}]}' \
+    >"$root"/network/net-one/record.json
+  echo '{"ID": "net-two", "Name": "beta", "Type": "Private"}' >"$root"/network/net-two/record.json
+  echo '{"ID": "ep-one", "Name": "web", "HostComputeNetwork": "net-one",
+    "IpConfigurations": [{"IpAddress": "172.30.0.2", "PrefixLength": 24}]}' \
+    >"$root"/endpoint/ep-one/record.json
+  echo '{"ID": "ns-one", "Type": "Host", "NamespaceId": 4026532000,
+    "Resources": [{"Type": "Endpoint", "Data": {"ID": "ep-one"}}]}' \
+    >"$root"/namespace/ns-one/record.json
+  echo '{"ID": "lb-one", "HostComputeEndpoints": ["ep-one"],
+    "PortMappings": [{"Protocol": 6, "InternalPort": 80, "ExternalPort": 8080}]}' \
+    >"$root"/loadbalancer/lb-one/record.json
+}
+
+@test "hnsctl.1 has its sections, and names the state root's variable" {
+  local section
+  for section in NAME SYNOPSIS DESCRIPTION 'GLOBAL OPTIONS' COMMANDS POLICIES FILES ENVIRONMENT \
+    'EXIT STATUS' EXAMPLES 'SEE ALSO'; do
+    grep -qE "^\.SH \"?${section}\"?\$" "$REPO/man/hnsctl.1" || fail "hnsctl.1 has no $section section"
+  done
+  man_text hnsctl.1 | grep -q HCSKIT_ROOT || fail "hnsctl.1 does not mention HCSKIT_ROOT"
+}
+
+@test "hnsctl.1 renders without groff warnings" {
+  command -v groff >/dev/null || skip "groff is not installed"
+  run groff -man -Tutf8 -ww -z "$REPO/man/hnsctl.1"
+  assert_success
+  assert_output ''
+}
+
+@test "hnsctl.1 has a subsection for every object, and describes every verb" {
+  local obj verb text
+  text=$(man_text hnsctl.1)
+  for obj in network endpoint namespace policy loadbalancer list features; do
+    grep -qE "^\.SS \"?${obj}( |\"?\$)" "$REPO/man/hnsctl.1" || fail "hnsctl.1 has no subsection for $obj"
+  done
+  for obj in 'network (net)' 'endpoint (ep)' 'namespace (ns)' 'loadbalancer (lb)'; do
+    grep -qF ".SS $obj" "$REPO/man/hnsctl.1" || fail "hnsctl.1 has no subsection '$obj'"
+  done
+  for verb in "${HNSCTL_VERBS[@]}"; do
+    case $verb in
+      *" ls" | *" rm") continue ;;  # aliases: "(ls)" and "(rm)" beside the verb
+      *' '*) grep -qF -- "$verb" <<<"$text" || fail "hnsctl.1 does not describe '$verb'" ;;
+    esac
+  done
+}
+
+@test "hnsctl.1 documents every flag of hnsctl --help and of each object's --help" {
+  local obj
+  assert_flags_documented hnsctl.1 "$HNSCTL"
+  for obj in network net endpoint ep namespace ns policy loadbalancer lb; do
+    assert_flags_documented hnsctl.1 "$HNSCTL" $obj
+  done
+}
+
+@test "hnsctl.1 documents every flag of every verb's --help" {
+  local verb
+  for verb in "${HNSCTL_VERBS[@]}"; do
+    # shellcheck disable=SC2086 # "network create" is two words
+    assert_flags_documented hnsctl.1 "$HNSCTL" $verb
+  done
+}
+
+@test "hnsctl.1 names the kernel objects, the exit status and the other pages" {
+  local text word
+  text=$(man_text hnsctl.1)
+  for word in hcnbr hcnv hcnp /run/netns/hcn- 'ip hcskit-' 'bridge hcskit-' hcskit-lb ip_forward \
+    PortMapping ACL OutBoundNAT NotImpl 125 'uvmctl (1)' 'ip (8)' 'ip-netns (8)' 'nft (8)'; do
+    grep -qF -- "$word" <<<"$text" || fail "hnsctl.1 does not mention $word"
+  done
+}
+
+@test "bash completion loads and registers hnsctl" {
+  run bash --norc --noprofile -c "source '$REPO/completions/bash/hnsctl' && complete -p hnsctl"
+  assert_success
+  assert_output 'complete -F _hnsctl hnsctl'
+}
+
+@test "bash completion: hnsctl offers the objects, then their verbs, aliases too" {
+  local obj verb
+  run bash_complete hnsctl 'hnsctl '
+  assert_success
+  for obj in network net endpoint ep namespace ns policy loadbalancer lb list features; do
+    assert_line "$obj"
+  done
+  for obj in network net; do
+    run bash_complete hnsctl "hnsctl --root /tmp $obj "
+    for verb in list ls show create delete rm; do assert_line "$verb"; done
+  done
+  run bash_complete hnsctl 'hnsctl ep '
+  for verb in list ls show create delete rm attach detach; do assert_line "$verb"; done
+  run bash_complete hnsctl 'hnsctl -o json namespace '
+  for verb in list ls show path create delete rm add-endpoint remove-endpoint; do assert_line "$verb"; done
+  run bash_complete hnsctl 'hnsctl policy '
+  for verb in list ls add remove rm; do assert_line "$verb"; done
+  run bash_complete hnsctl 'hnsctl lb '
+  for verb in list ls show create delete rm; do assert_line "$verb"; done
+  run bash_complete hnsctl 'hnsctl --log-level debug network c'
+  assert_output create
+}
+
+@test "bash completion offers every flag of hnsctl --help and of each verb's --help" {
+  local verb flag
+  run bash_complete hnsctl 'hnsctl -'
+  for flag in $(help_flags "$HNSCTL"); do assert_line -- "$flag"; done
+  for verb in "${HNSCTL_VERBS[@]}"; do
+    run bash_complete hnsctl "hnsctl $verb -"
+    # shellcheck disable=SC2086
+    for flag in $(help_flags "$HNSCTL" $verb); do
+      assert_line -- "$flag"
+    done
+  done
+}
+
+@test "bash completion: values of hnsctl's options" {
+  run bash_complete hnsctl 'hnsctl -o '
+  assert_line table
+  assert_line json
+  run bash_complete hnsctl 'hnsctl network create --type '
+  assert_line NAT
+  assert_line ICS
+  assert_line Transparent
+  assert_line L2Bridge
+  assert_line Private
+  run bash_complete hnsctl 'hnsctl ns create --type=H'
+  assert_line Host
+  assert_line HostDefault
+  refute_line NAT
+  run bash_complete hnsctl 'hnsctl policy add web --action '
+  assert_line Allow
+  assert_line Block
+  run bash_complete hnsctl 'hnsctl policy rm web --direction '
+  assert_line In
+  assert_line Out
+  run bash_complete hnsctl 'hnsctl policy add web --port-mapping u'
+  assert_output udp:
+  run bash_complete hnsctl 'hnsctl lb create --protocol '
+  assert_line tcp
+  assert_line udp
+  run bash_complete hnsctl 'hnsctl lb create --distribution=s'
+  assert_line sourceip
+  assert_line sourceipprotocol
+  refute_line none
+}
+
+@test "bash completion: hnsctl object IDs and names from hnsctl -o json ... list" {
+  local root=$BATS_TEST_TMPDIR/root
+  hnsctl_records "$root"
+  # shellcheck disable=SC2030 # for this test alone: each runs in a subshell
+  PATH=${HNSCTL%/*}:$PATH
+  HCSKIT_ROOT=$root run bash_complete hnsctl 'hnsctl network show '
+  assert_line net-one
+  assert_line alpha
+  assert_line net-two
+  assert_line beta
+  run bash_complete hnsctl "hnsctl --root $root net rm net-one "
+  assert_line beta
+  run bash_complete hnsctl "hnsctl --root=$root endpoint create --network a"
+  assert_output alpha
+  run bash_complete hnsctl "hnsctl --root $root ep show "
+  assert_line ep-one
+  assert_line web
+  refute_line net-one
+  run bash_complete hnsctl "hnsctl --root $root ep attach web --namespace "
+  assert_output ns-one
+  # Only an object's own ID: not that of an endpoint it holds.
+  run bash_complete hnsctl "hnsctl --root $root namespace path "
+  assert_output ns-one
+  run bash_complete hnsctl "hnsctl --root $root ns add-endpoint ns-one w"
+  assert_output web
+  run bash_complete hnsctl "hnsctl --root $root policy add --action Allow "
+  assert_line ep-one
+  assert_line web
+  run bash_complete hnsctl "hnsctl --root $root lb show "
+  assert_output lb-one
+  run bash_complete hnsctl "hnsctl --root $root lb create --endpoint e"
+  assert_output ep-one
+  # No positional word after those a verb takes, and nothing without the program.
+  run bash_complete hnsctl "hnsctl --root $root ep show web "
+  refute_line ep-one
+  mkdir -p "$BATS_TEST_TMPDIR/bin"
+  ln -s "$(command -v bash)" "$BATS_TEST_TMPDIR/bin/bash"
+  PATH=$BATS_TEST_TMPDIR/bin run bash_complete hnsctl "hnsctl --root $root network show "
+  assert_success
+  assert_output ''
+}
+
+@test "fish completion: hnsctl offers the objects, their verbs and object IDs" {
+  command -v fish >/dev/null || skip "fish is not installed"
+  local root=$BATS_TEST_TMPDIR/root
+  hnsctl_records "$root"
+  run fish -c "source '$REPO/completions/fish/hnsctl.fish'; complete -C 'hnsctl '"
+  assert_success
+  assert_line --regexp '^network	'
+  assert_line --regexp '^loadbalancer	'
+  run fish -c "source '$REPO/completions/fish/hnsctl.fish'; complete -C 'hnsctl ns '"
+  assert_line --regexp '^add-endpoint	'
+  run fish -c "source '$REPO/completions/fish/hnsctl.fish'; complete -C 'hnsctl policy rm web --'"
+  assert_line --regexp '^--all	'
+  # shellcheck disable=SC2031
+  PATH=${HNSCTL%/*}:$PATH run fish -c \
+    "source '$REPO/completions/fish/hnsctl.fish'; complete -C 'hnsctl --root $root ns add-endpoint ns-one '"
+  assert_line --regexp '^ep-one	'
+  assert_line --regexp '^web	'
+  refute_line --regexp '^ns-one	'
 }

@@ -189,6 +189,47 @@ TEST(NetworkRegistry, EndpointsGetFreeAddressesAndNetworksWithEndpointsStay) {
   EXPECT_TRUE(std::filesystem::is_empty(t.dir + "/endpoint"));
 }
 
+TEST(NetworkRegistry, NamespacesHoldEndpointsAndLoadBalancersPinThem) {
+  TempState t;
+  hcs::state::Store store(t.dir);
+  Registry reg(store);
+  const auto n = reg.create_network(nat("n", "172.30.0.0/24"));
+  auto a = reg.create_endpoint(on("n"));
+  a.name = "a";
+  reg.update_endpoint(a);
+  hcn::HostComputeNamespace ns;
+  ns.id = "ns1";
+  ns.namespace_id = 4026532000u;
+  reg.create_namespace(ns);
+  EXPECT_NE(refusal([&] { reg.create_namespace(ns); }).find("exists"), std::string::npos);
+  ns.resources.push_back({"Endpoint", hcs::Json{{"ID", a.id}}, {}});
+  reg.update_namespace(ns);
+  EXPECT_EQ(reg.namespace_("ns1").resources.size(), 1u);
+  EXPECT_EQ(reg.namespace_("ns1").namespace_id, 4026532000u);
+  EXPECT_NE(refusal([&] { reg.delete_namespace("ns1"); }).find("still holds the endpoint " + a.id),
+            std::string::npos);
+  EXPECT_NE(refusal([&] { reg.namespace_("../x"); }).find("no namespace"), std::string::npos);
+
+  hcn::HostComputeLoadBalancer lb;
+  lb.host_compute_endpoints = {"a"};  // by name, recorded by ID
+  lb = reg.create_load_balancer(lb);
+  EXPECT_EQ(reg.load_balancer(lb.id).host_compute_endpoints, std::vector<std::string>{a.id});
+  EXPECT_NE(refusal([&] { reg.delete_endpoint(a.id); }).find("load balancer " + lb.id), std::string::npos);
+  hcn::HostComputeLoadBalancer dangling;
+  dangling.host_compute_endpoints = {"ghost"};
+  EXPECT_NE(refusal([&] { reg.create_load_balancer(dangling); }).find("no endpoint 'ghost'"), std::string::npos);
+  EXPECT_EQ(reg.load_balancers().size(), 1u) << "a refused load balancer leaves no record";
+
+  reg.delete_load_balancer(lb.id);
+  ns.resources.clear();
+  reg.update_namespace(ns);
+  reg.delete_namespace("ns1");
+  reg.delete_endpoint(a.id);
+  reg.delete_network(n.id);
+  for (const char* kind : {"network", "endpoint", "namespace", "loadbalancer"})
+    EXPECT_TRUE(std::filesystem::is_empty(t.dir + "/" + kind)) << kind;
+}
+
 // Separate processes creating endpoints at once never get the same address.
 TEST(NetworkRegistry, ConcurrentProcessesNeverShareAnAddress) {
   TempState t;

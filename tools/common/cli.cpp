@@ -5,6 +5,8 @@
 
 #include "hcs/core/error.hpp"
 #include "hcs/core/json.hpp"
+#include "hcs/core/log.hpp"
+#include "hcs/state/store.hpp"
 
 namespace hcs::cli {
 
@@ -36,6 +38,26 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitToolFailure;
   }
+}
+
+void add_globals(CLI::App& app, Globals& globals) {
+  app.add_option("--root", globals.root, "the state root (default: $HCSKIT_ROOT or /run/hcskit)");
+  app.add_option("--log-level", globals.log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--log-format", globals.log_format, "text or json")->capture_default_str();
+  app.add_option("-o,--output", globals.output, "table or json (errors become a JSON object)")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+}
+
+int run_verb(const std::string& tool, const Globals& globals, const std::function<int()>& body) {
+  return guard(tool, globals.json(), [&] {
+    log::setup_stderr(log::parse_format(globals.log_format), log::parse_level(globals.log_level));
+    return body();
+  });
+}
+
+std::string state_root(const Globals& globals) {
+  return globals.root.empty() ? state::default_root() : globals.root;
 }
 
 }  // namespace hcs::cli

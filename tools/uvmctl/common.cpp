@@ -9,15 +9,9 @@
 namespace uvmctl {
 
 int run_verb(const Globals& globals, const std::function<int()>& body) {
-  return hcs::cli::guard("uvmctl", globals.json(), [&] {
-    hcs::log::setup_stderr(hcs::log::parse_format(globals.log_format), hcs::log::parse_level(globals.log_level));
-    return body();
-  });
+  return hcs::cli::run_verb("uvmctl", globals, body);
 }
 
-std::string state_root(const Globals& globals) {
-  return globals.root.empty() ? hcs::state::default_root() : globals.root;
-}
 
 void modify_vm(const Globals& globals, const std::string& id, const hcs::Json& request) {
   hcs::state::Store store(state_root(globals));

@@ -1,6 +1,4 @@
 // uvmctl create [VM flags] [--timeout S] [--no-start]: a VM owned by a detached vmhost.
-#include <unistd.h>
-
 #include <iostream>
 
 #include "hcs/uvm/vmhost.hpp"
@@ -29,10 +27,6 @@ void add_create(CLI::App& app, Globals& globals, int& exit_code) {
       o.state_root = state_root(globals);
       o.boot_timeout = std::chrono::seconds(flags->timeout_s);
       o.start = !flags->no_start;
-      o.vmhost = "/proc/self/exe";
-      char self[4096];
-      ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-      if (n > 0) o.vmhost.assign(self, size_t(n));
       const auto id = hcs::uvm::create_vm(o);
       if (globals.json()) std::cout << hcs::dump_json(hcs::Json{{"Id", id}}) << "\n";
       else std::cout << id << "\n";

@@ -12,12 +12,7 @@ int main(int argc, char** argv) {
   CLI::App app{"uvmctl: utility VMs and their guest agents", "uvmctl"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "uvmctl " HCSKIT_VERSION);
-  app.add_option("--root", globals.root, "the state root (default: $HCSKIT_ROOT or /run/hcskit)");
-  app.add_option("--log-level", globals.log_level, "trace, debug, info, warn, error")->capture_default_str();
-  app.add_option("--log-format", globals.log_format, "text or json")->capture_default_str();
-  app.add_option("-o,--output", globals.output, "table or json (errors become a JSON object)")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->capture_default_str();
+  hcs::cli::add_globals(app, globals);
 
   uvmctl::add_run(app, globals, exit_code);
   uvmctl::add_create(app, globals, exit_code);
@@ -31,7 +26,6 @@ int main(int argc, char** argv) {
   uvmctl::add_delete(app, globals, exit_code);
   uvmctl::add_disk(app, globals, exit_code);
   uvmctl::add_share(app, globals, exit_code);
-  uvmctl::add_vmhost(app, globals, exit_code);
   uvmctl::add_bootfiles(app, globals, exit_code);
 
   auto* gcs = app.add_subcommand("gcs", "talk to a gcs directly (the guest agent dials in)");

@@ -7,19 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "cli.hpp"
 #include "hcs/bridge/run.hpp"
 #include "hcs/core/json.hpp"
 #include "hcs/uvm/options.hpp"
 
 namespace uvmctl {
 
-struct Globals {
-  std::string root;  // the state root; empty: $HCSKIT_ROOT or /run/hcskit
-  std::string log_level = "warn";
-  std::string log_format = "text";
-  std::string output = "table";  // table|json: how results and errors are printed
-  bool json() const { return output == "json"; }
-};
+using Globals = hcs::cli::Globals;
 
 // The flags of every verb that waits for a gcs and relays the caller's stdio to it.
 struct SessionFlags {
@@ -59,12 +54,10 @@ void add_pause_and_resume(CLI::App& app, Globals& globals, int& exit_code);
 void add_delete(CLI::App& app, Globals& globals, int& exit_code);
 void add_disk(CLI::App& app, Globals& globals, int& exit_code);
 void add_share(CLI::App& app, Globals& globals, int& exit_code);
-void add_vmhost(CLI::App& app, Globals& globals, int& exit_code);
 
 // Sets up logging and runs `body` under hcs::cli::guard; its result is the exit code.
 int run_verb(const Globals& globals, const std::function<int()>& body);
-// The state root the globals name.
-std::string state_root(const Globals& globals);
+using hcs::cli::state_root;
 // Sends an HCS ModifySettingRequest to a running VM's owner.
 void modify_vm(const Globals& globals, const std::string& id, const hcs::Json& request);
 // `uvmctl bootfiles build`: the utility VM's kernel and initrd.

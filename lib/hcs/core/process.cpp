@@ -15,6 +15,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <map>
 
 #include "hcs/core/error.hpp"
@@ -73,6 +74,23 @@ std::string find_executable(const std::string& name, const std::vector<std::stri
     start = end + 1;
   }
   throw Error(hr::ErrNotFound, "exec: \"" + name + "\": executable file not found in $PATH");
+}
+
+std::string find_companion(const std::string& name, const std::string& build_subdir, const std::string& flag) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  std::vector<fs::path> candidates;
+  if (!ec) {
+    const fs::path d = self.parent_path();
+    candidates = {d / build_subdir / name, d / "../lib/hcskit" / name, d / name};
+  }
+  for (const auto& c : candidates)
+    if (fs::is_regular_file(c, ec)) return fs::weakly_canonical(c).string();
+  std::string looked;
+  for (const auto& c : candidates) looked += (looked.empty() ? "" : ", ") + c.lexically_normal().string();
+  throw Error(hr::ErrNotFound, "no " + name + " binary found (looked at " + (looked.empty() ? "nothing" : looked) +
+                                   "): build it or pass " + flag);
 }
 
 extern "C" char** environ;

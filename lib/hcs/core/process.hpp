@@ -65,6 +65,12 @@ Child adopt_child(pid_t pid);
 // Resolves `name` against the PATH found in `env` (or the default PATH); throws when absent.
 std::string find_executable(const std::string& name, const std::vector<std::string>& env);
 
+// A program that ships with the running one (the gcs, hcs-init, hcs-vmhost): found at
+// `<dir of /proc/self/exe>/<build_subdir>/<name>` in a build tree, or beside the running
+// program or in ../lib/hcskit in an install. Throws, naming the places looked at and
+// `flag` (the option that overrides it), when none holds it.
+std::string find_companion(const std::string& name, const std::string& build_subdir, const std::string& flag);
+
 inline constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // The reaper of an event loop: watches each child's pidfd and reaps it when it exits.

@@ -16,6 +16,8 @@ namespace {
 
 constexpr const char* kNetworks = "network";
 constexpr const char* kEndpoints = "endpoint";
+constexpr const char* kNamespaces = "namespace";
+constexpr const char* kLoadBalancers = "loadbalancer";
 constexpr const char* kLock = "hcn";  // one critical section for every HCN change
 
 template <class T>
@@ -32,11 +34,17 @@ std::vector<Prefix> prefixes(const hcn::HostComputeNetwork& n) {
   return out;
 }
 
+template <class T>
+std::optional<T> find_by_id(state::Store& store, const char* kind, const std::string& id) {
+  if (state::valid_id(id))
+    if (auto r = store.get(kind, id)) return r->get<T>();
+  return std::nullopt;
+}
+
 // An object by ID (its record) or, failing that, by name; hr::ErrNotFound naming `what`.
 template <class T>
 T find_by_id_or_name(state::Store& store, const char* kind, const std::string& key, const char* what) {
-  if (state::valid_id(key))
-    if (auto r = store.get(kind, key)) return r->get<T>();
+  if (auto o = find_by_id<T>(store, kind, key)) return *o;
   for (auto& o : read_all<T>(store, kind))
     if (o.name == key) return o;
   throw Error(hr::ErrNotFound, std::string("no ") + what + " '" + key + "'");
@@ -97,13 +105,17 @@ hcn::HostComputeNetwork Registry::network(const std::string& key) const {
   return find_by_id_or_name<hcn::HostComputeNetwork>(store_, kNetworks, key, "network");
 }
 
-void Registry::delete_network(const std::string& id) {
-  auto lock = store_.lock(kLock);
-  if (!state::valid_id(id) || !store_.get(kNetworks, id)) throw Error(hr::ErrNotFound, "no network '" + id + "'");
+void Registry::check_network_deletable(const std::string& id) const {
+  if (!find_by_id<hcn::HostComputeNetwork>(store_, kNetworks, id)) throw Error(hr::ErrNotFound, "no network '" + id + "'");
   const auto eps = endpoints(id);
   if (!eps.empty())
     throw Error(hr::VmcomputeInvalidState, "the network " + id + " still has " + std::to_string(eps.size()) +
                                                " endpoint(s), e.g. " + eps.front().id);
+}
+
+void Registry::delete_network(const std::string& id) {
+  auto lock = store_.lock(kLock);
+  check_network_deletable(id);
   store_.erase(kNetworks, id);
 }
 
@@ -174,9 +186,80 @@ void Registry::update_endpoint(const hcn::HostComputeEndpoint& e) {
   store_.put(kEndpoints, e.id, Json(e));
 }
 
+void Registry::check_endpoint_deletable(const std::string& id) const {
+  if (!find_by_id<hcn::HostComputeEndpoint>(store_, kEndpoints, id)) throw Error(hr::ErrNotFound, "no endpoint '" + id + "'");
+  for (const auto& lb : load_balancers())
+    if (std::count(lb.host_compute_endpoints.begin(), lb.host_compute_endpoints.end(), id))
+      throw Error(hr::VmcomputeInvalidState, "the load balancer " + lb.id + " still uses the endpoint " + id);
+}
+
 void Registry::delete_endpoint(const std::string& id) {
   auto lock = store_.lock(kLock);
-  if (!state::valid_id(id) || !store_.erase(kEndpoints, id)) throw Error(hr::ErrNotFound, "no endpoint '" + id + "'");
+  check_endpoint_deletable(id);
+  store_.erase(kEndpoints, id);
+}
+
+hcn::HostComputeNamespace Registry::create_namespace(hcn::HostComputeNamespace ns) {
+  state::check_id(ns.id, "namespace ID");
+  auto lock = store_.lock(kLock);
+  if (store_.get(kNamespaces, ns.id)) throw Error(hr::VmcomputeSystemAlreadyExists, "a namespace with ID " + ns.id + " exists");
+  store_.put(kNamespaces, ns.id, Json(ns));
+  return ns;
+}
+
+std::vector<hcn::HostComputeNamespace> Registry::namespaces() const {
+  return read_all<hcn::HostComputeNamespace>(store_, kNamespaces);
+}
+
+hcn::HostComputeNamespace Registry::namespace_(const std::string& id) const {
+  if (auto ns = find_by_id<hcn::HostComputeNamespace>(store_, kNamespaces, id)) return *ns;
+  throw Error(hr::ErrNotFound, "no namespace '" + id + "'");
+}
+
+void Registry::update_namespace(const hcn::HostComputeNamespace& ns) {
+  auto lock = store_.lock(kLock);
+  namespace_(ns.id);
+  store_.put(kNamespaces, ns.id, Json(ns));
+}
+
+void Registry::check_namespace_deletable(const std::string& id) const {
+  const auto ns = namespace_(id);
+  for (const auto& r : ns.resources)
+    if (r.type == "Endpoint")
+      throw Error(hr::VmcomputeInvalidState, "the namespace " + id + " still holds the endpoint " +
+                                                 r.data.value("ID", std::string("?")) + ": remove it first");
+}
+
+void Registry::delete_namespace(const std::string& id) {
+  auto lock = store_.lock(kLock);
+  check_namespace_deletable(id);
+  store_.erase(kNamespaces, id);
+}
+
+hcn::HostComputeLoadBalancer Registry::create_load_balancer(hcn::HostComputeLoadBalancer lb) {
+  if (lb.id.empty()) lb.id = Guid::random().str();
+  state::check_id(lb.id, "load balancer ID");
+  auto lock = store_.lock(kLock);
+  if (store_.get(kLoadBalancers, lb.id))
+    throw Error(hr::VmcomputeSystemAlreadyExists, "a load balancer with ID " + lb.id + " exists");
+  for (auto& e : lb.host_compute_endpoints) e = endpoint(e).id;  // by name too; ErrNotFound
+  store_.put(kLoadBalancers, lb.id, Json(lb));
+  return lb;
+}
+
+std::vector<hcn::HostComputeLoadBalancer> Registry::load_balancers() const {
+  return read_all<hcn::HostComputeLoadBalancer>(store_, kLoadBalancers);
+}
+
+hcn::HostComputeLoadBalancer Registry::load_balancer(const std::string& id) const {
+  if (auto lb = find_by_id<hcn::HostComputeLoadBalancer>(store_, kLoadBalancers, id)) return *lb;
+  throw Error(hr::ErrNotFound, "no load balancer '" + id + "'");
+}
+
+void Registry::delete_load_balancer(const std::string& id) {
+  auto lock = store_.lock(kLock);
+  if (!state::valid_id(id) || !store_.erase(kLoadBalancers, id))
+    throw Error(hr::ErrNotFound, "no load balancer '" + id + "'");
 }
 
 }  // namespace hcs::network

@@ -212,23 +212,6 @@ bool is_dynamic_elf(const fs::path& path) {
   return false;
 }
 
-// The default gcs / hcs-init: beside the running program's build tree or install.
-std::string find_guest_binary(const std::string& name, const char* flag) {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  std::vector<fs::path> candidates;
-  if (!ec) {
-    fs::path d = self.parent_path();
-    candidates = {d / "../../gcs" / name, d / "../lib/hcskit" / name, d / name};
-  }
-  for (const auto& c : candidates)
-    if (fs::is_regular_file(c, ec)) return fs::weakly_canonical(c).string();
-  std::string looked;
-  for (const auto& c : candidates) looked += (looked.empty() ? "" : ", ") + c.lexically_normal().string();
-  throw Error(hr::ErrNotFound, "no " + name + " binary found (looked at " + (looked.empty() ? "nothing" : looked) +
-                                   "): build it or pass " + flag);
-}
-
 std::string require_static(const std::string& path, const char* what, const char* flag) {
   if (!fs::is_regular_file(path)) throw Error(hr::ErrNotFound, std::string(what) + " " + path + " does not exist (" + flag + ")");
   if (is_dynamic_elf(path))
@@ -563,8 +546,8 @@ BootFiles build_boot_files(const BootFilesOptions& o) {
   UniqueFd lock(::open((dir / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!lock || ::flock(lock.get(), LOCK_EX) != 0) throw_errno("lock " + (dir / ".lock").string());
 
-  const std::string init = require_static(o.init.empty() ? find_guest_binary("hcs-init", "--init") : o.init, "init", "--init");
-  const std::string gcs = require_static(o.gcs.empty() ? find_guest_binary("gcs", "--gcs") : o.gcs, "gcs", "--gcs");
+  const std::string init = require_static(o.init.empty() ? find_companion("hcs-init", "../../gcs", "--init") : o.init, "init", "--init");
+  const std::string gcs = require_static(o.gcs.empty() ? find_companion("gcs", "../../gcs", "--gcs") : o.gcs, "gcs", "--gcs");
   const KernelPackage pkg = kernel_package(o, cache);
 
   Json previous = Json::object();

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -760,6 +761,14 @@ int run_vmhost(const std::string& state_root, const std::string& id) {
   return code;
 }
 
+namespace {
+std::string vmhost_program(const CreateVmOptions& o) {
+  if (!o.vmhost.empty()) return o.vmhost;
+  if (const char* env = std::getenv("HCSKIT_VMHOST"); env && *env) return env;
+  return find_companion("hcs-vmhost", "../vmhost", "$HCSKIT_VMHOST");
+}
+}  // namespace
+
 std::string create_vm(const CreateVmOptions& o) {
   Options vm = o.vm;
   if (vm.id.empty()) vm.id = Guid::random().str();
@@ -779,7 +788,7 @@ std::string create_vm(const CreateVmOptions& o) {
     UniqueFd logfd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     if (!logfd) throw_errno("create " + log);
     SpawnOptions so;
-    so.argv = {o.vmhost, "--root", store.root(), "--log-level", "debug", "vmhost", "--id", vm.id};
+    so.argv = {vmhost_program(o), "--root", store.root(), "--id", vm.id};
     so.stdout_fd = so.stderr_fd = logfd.get();
     so.new_session = true;  // detached: no terminal's signals reach it
     so.pass_fds = {owned.lock.get(), ready.write.get()};

@@ -1,5 +1,7 @@
 // vmhost: the owner of a long-lived utility VM on a Linux host (hcsshim's HCS does
-// this on Windows). `uvmctl create` spawns it detached; it is QEMU's parent, holds the
+// this on Windows), run as its own small static program, hcs-vmhost (tools/vmhost), so
+// that a VM's owner keeps only what it uses in memory. `uvmctl create` spawns it
+// detached; it is QEMU's parent, holds the
 // bridge to the gcs, keeps the VM's state record, and serves the compute service
 // (lib/proto/compute.proto) on <vm dir>/compute.sock for later commands.
 #pragma once
@@ -18,7 +20,9 @@ struct CreateVmOptions {
   std::string qemu = "qemu-system-x86_64";
   std::chrono::milliseconds boot_timeout = std::chrono::seconds(60);
   bool start = true;     // boot now; else the VM waits for Start
-  std::string vmhost;    // the program to run as `<vmhost> vmhost --root R --id ID`
+  // The owner program, run as `<vmhost> --root R --id ID`. Empty: $HCSKIT_VMHOST, else
+  // hcs-vmhost found beside the running program (see find_companion).
+  std::string vmhost;
 };
 
 // Records the VM, starts its vmhost and waits until it has booted the VM to a connected

@@ -1,0 +1,472 @@
+// The HCN API on a Linux host. Each call holds one cross-process lock (kHostLock) from
+// its first check to its last kernel change, so that the records and the kernel
+// objects change together; the registry's own lock nests inside it.
+//
+// Order: records first, kernel objects next, and a failure undoes both. A process
+// killed in between leaves a record whose delete still removes what exists (every
+// removal here tolerates an object that is already gone).
+#include "hcs/network/hcn.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <set>
+
+#include "hcs/core/error.hpp"
+#include "hcs/core/guid.hpp"
+#include "hcs/core/log.hpp"
+#include "hcs/network/ipam.hpp"
+#include "hcs/network/linux/netlink.hpp"
+#include "hcs/network/linux/netns.hpp"
+#include "hcs/network/linux/nftables.hpp"
+#include "hcs/network/names.hpp"
+#include "hcs/network/registry.hpp"
+#include "hcs/network/ruleset.hpp"
+
+namespace hcs::network {
+
+namespace hcn = schema::hcn;
+
+namespace {
+
+constexpr const char* kHostLock = "hcn-host";
+
+// The gateway address the bridge carries for each subnet (none on Private networks,
+// which only connect their endpoints).
+struct Gateway {
+  uint32_t address;
+  Prefix subnet;
+};
+
+std::vector<Gateway> gateways(const hcn::HostComputeNetwork& n) {
+  std::vector<Gateway> out;
+  if (n.type == hcn::network_type::Private) return out;
+  for (const auto& ipam : n.ipams)
+    for (const auto& s : ipam.subnets) {
+      const Prefix p = Prefix::parse(s.ip_address_prefix);
+      if (auto gw = gateway(p, s.flags)) out.push_back({*gw, p});
+    }
+  return out;
+}
+
+void enable_forwarding() {
+  UniqueFd fd(::open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC));
+  if (!fd || ::write(fd.get(), "1", 1) != 1) throw_errno("enable IPv4 forwarding (net.ipv4.ip_forward)");
+}
+
+uint32_t ipv4_or_throw(const std::string& text, const std::string& what) {
+  if (auto a = parse_ipv4(text)) return *a;
+  throw Error(hr::ErrInvalidArg, what + " '" + text + "' is not an IPv4 address");
+}
+
+// Runs `undo` unless dismissed: the rollback of a half-done operation.
+template <class F>
+class Undo {
+ public:
+  explicit Undo(F f) : f_(std::move(f)) {}
+  ~Undo() {
+    if (armed_) try {
+        f_();
+      } catch (const std::exception& e) {
+        spdlog::warn("hcn: undoing a failed change: {}", e.what());
+      }
+  }
+  void dismiss() { armed_ = false; }
+  Undo(const Undo&) = delete;
+  Undo& operator=(const Undo&) = delete;
+
+ private:
+  F f_;
+  bool armed_ = true;
+};
+
+// Re-applies a network's rules from its records (one nft transaction).
+void apply_network_rules(const Registry& registry, const hcn::HostComputeNetwork& n) {
+  nftables::run(network_ruleset(n, registry.endpoints(n.id)));
+}
+
+void apply_load_balancer_rules(const Registry& registry) {
+  nftables::run(load_balancer_ruleset(registry.load_balancers(), registry.endpoints()));
+}
+
+bool is_member(const hcn::NamespaceResource& r, const std::string& endpoint_id) {
+  return r.type == "Endpoint" && r.data.is_object() && r.data.value("ID", std::string()) == endpoint_id;
+}
+
+bool attached(const hcn::HostComputeNamespace& ns, const std::string& endpoint_id) {
+  return std::any_of(ns.resources.begin(), ns.resources.end(), [&](const auto& r) { return is_member(r, endpoint_id); });
+}
+
+void forget_member(hcn::HostComputeNamespace& ns, const std::string& endpoint_id) {
+  std::erase_if(ns.resources, [&](const auto& r) { return is_member(r, endpoint_id); });
+}
+
+// The endpoint's interface inside a namespace carries the endpoint ID as its alias
+// (`ip link` shows it), which is how it is found again to be detached.
+std::string interface_in(Netlink& nl, const std::string& endpoint_id) {
+  for (const auto& l : nl.links())
+    if (l.alias == endpoint_id) return l.name;
+  return "";
+}
+
+std::string free_eth_name(Netlink& nl) {
+  std::set<std::string> taken;
+  for (const auto& l : nl.links()) taken.insert(l.name);
+  for (int i = 0;; ++i)
+    if (!taken.count("eth" + std::to_string(i))) return "eth" + std::to_string(i);
+}
+
+// The namespace's resolv.conf where `ip netns exec` bind-mounts it over /etc/resolv.conf
+// (/etc/netns/<name>/resolv.conf), from the endpoint's DNS settings.
+std::string resolv_conf_dir(const std::string& ns_name) { return "/etc/netns/" + ns_name; }
+
+void write_resolv_conf(const hcn::Dns& dns, const std::string& ns_name) {
+  if (dns.server_list.empty()) return;
+  std::string text = "# written by hcskit for the HCN namespace's first endpoint\n";
+  std::string search = dns.domain;
+  for (const auto& s : dns.search) search += (search.empty() ? "" : " ") + s;
+  if (!search.empty()) text += "search " + search + "\n";
+  for (const auto& s : dns.server_list) text += "nameserver " + s + "\n";
+  for (const auto& o : dns.options) text += "options " + o + "\n";
+  const std::string dir = resolv_conf_dir(ns_name);
+  ::mkdir("/etc/netns", 0755);
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir " + dir);
+  const std::string path = dir + "/resolv.conf";
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd || ::write(fd.get(), text.data(), text.size()) != ssize_t(text.size())) throw_errno("write " + path);
+}
+
+void remove_resolv_conf(const std::string& ns_name) {
+  const std::string dir = resolv_conf_dir(ns_name);
+  ::unlink((dir + "/resolv.conf").c_str());
+  ::rmdir(dir.c_str());
+}
+
+// Moves the endpoint's peer into the namespace and configures it there.
+void plumb_into(const hcn::HostComputeNetwork& net, const hcn::HostComputeEndpoint& e, const std::string& ns_name,
+                bool first_in_namespace) {
+  UniqueFd target = netns::open(ns_name);
+  Netlink host;
+  host.move_to(names::peer(e.id), target.get());
+  netns::Scope inside(target.get());
+  Netlink nl;
+  const std::string ifname = free_eth_name(nl);
+  nl.rename(names::peer(e.id), ifname);
+  nl.set_alias(ifname, e.id);
+  const auto& ip = e.ip_configurations.at(0);
+  nl.add_address(ifname, ipv4_or_throw(ip.ip_address, "endpoint address"), ip.prefix_length);
+  nl.set_up(ifname);
+  for (const auto& r : e.routes) {
+    const Prefix dst = Prefix::parse(r.destination_prefix.empty() ? "0.0.0.0/0" : r.destination_prefix);
+    nl.add_route(ifname, dst.network, dst.length, r.next_hop.empty() ? 0 : ipv4_or_throw(r.next_hop, "NextHop"),
+                 uint32_t(r.metric));
+  }
+  // The default route through the gateway of the endpoint's subnet, unless the endpoint
+  // brings its own or another endpoint of the namespace already gave one.
+  const bool own_default = std::any_of(e.routes.begin(), e.routes.end(), [](const auto& r) {
+    return r.destination_prefix.empty() || r.destination_prefix == "0.0.0.0/0";
+  });
+  if (first_in_namespace && !own_default) {
+    const uint32_t me = ipv4_or_throw(ip.ip_address, "endpoint address");
+    for (const auto& g : gateways(net))
+      if (g.subnet.contains(me)) nl.add_route(ifname, 0, 0, g.address, 0);
+  }
+  if (first_in_namespace) write_resolv_conf(e.dns, ns_name);
+}
+
+// Brings the peer back to the host namespace under its parking name; addresses and
+// routes go with the move. A namespace or interface already gone is not an error.
+void unplumb_from(const hcn::HostComputeEndpoint& e, const std::string& ns_name) {
+  if (!netns::exists(ns_name)) return;
+  UniqueFd target = netns::open(ns_name);
+  UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!home) throw_errno("open this thread's network namespace");
+  netns::Scope inside(target.get());
+  Netlink nl;
+  const std::string ifname = interface_in(nl, e.id);
+  if (ifname.empty()) return;
+  nl.set_down(ifname);
+  nl.rename(ifname, names::peer(e.id));
+  nl.move_to(names::peer(e.id), home.get());
+}
+
+}  // namespace
+
+Hcn::Hcn(std::string state_root) : store_(state_root.empty() ? state::default_root() : std::move(state_root)) {}
+
+// --- networks ------------------------------------------------------------------------
+
+hcn::HostComputeNetwork Hcn::create_network(hcn::HostComputeNetwork n) {
+  auto lock = store_.lock(kHostLock);
+  Registry registry(store_);
+  n = registry.create_network(std::move(n));
+  Undo forget([&] { registry.delete_network(n.id); });
+  const std::string br = names::bridge(n.id);
+  Netlink nl;
+  if (nl.index(br) != 0)
+    throw Error(hr::VmcomputeSystemAlreadyExists, "the interface " + br + " (named from the network ID) exists already");
+  nl.add_bridge(br);
+  Undo unbridge([&] { nl.remove(br); });
+  for (const auto& g : gateways(n)) nl.add_address(br, g.address, g.subnet.length);
+  nl.set_up(br);
+  if (n.type == hcn::network_type::NAT || n.type == hcn::network_type::ICS) enable_forwarding();
+  Undo unrule([&] { nftables::run(network_ruleset_removal(n.id)); });
+  apply_network_rules(registry, n);
+  unrule.dismiss();
+  unbridge.dismiss();
+  forget.dismiss();
+  spdlog::debug("hcn: network {} ({}) is bridge {}", n.id, n.name, br);
+  return n;
+}
+
+std::vector<hcn::HostComputeNetwork> Hcn::networks() const { return Registry(store_).networks(); }
+
+hcn::HostComputeNetwork Hcn::network(const std::string& key) const { return Registry(store_).network(key); }
+
+void Hcn::delete_network(const std::string& key) {
+  auto lock = store_.lock(kHostLock);
+  Registry registry(store_);
+  const auto n = registry.network(key);
+  registry.check_network_deletable(n.id);
+  nftables::run(network_ruleset_removal(n.id));
+  Netlink().remove(names::bridge(n.id));
+  registry.delete_network(n.id);
+}
+
+// --- endpoints -----------------------------------------------------------------------
+
+hcn::HostComputeEndpoint Hcn::create_endpoint(hcn::HostComputeEndpoint e) {
+  check_endpoint_policies(e.policies);
+  const std::string ns_id = e.host_compute_namespace;
+  e.host_compute_namespace.clear();  // recorded by the attach below
+  auto lock = store_.lock(kHostLock);
+  Registry registry(store_);
+  if (!ns_id.empty()) registry.namespace_(ns_id);  // ErrNotFound before anything is made
+  if (e.dns.server_list.empty() && e.dns.domain.empty()) e.dns = registry.network(e.host_compute_network).dns;
+  e = registry.create_endpoint(std::move(e));
+  Undo forget([&] { registry.delete_endpoint(e.id); });
+  const auto net = registry.network(e.host_compute_network);
+  Netlink nl;
+  const std::string port = names::host_port(e.id), peer = names::peer(e.id);
+  for (const auto& name : {port, peer})
+    if (nl.index(name) != 0)
+      throw Error(hr::VmcomputeSystemAlreadyExists, "the interface " + name + " (named from the endpoint ID) exists already");
+  nl.add_veth(port, peer);
+  Undo unlink([&] { nl.remove(port); });
+  nl.set_mac(peer, e.mac_address);
+  nl.set_master(port, names::bridge(net.id));
+  nl.set_up(port);
+  Undo unrule([&] { apply_network_rules(registry, net); });  // without this endpoint, once forgotten
+  apply_network_rules(registry, net);
+  unrule.dismiss();
+  unlink.dismiss();
+  forget.dismiss();
+  lock.unlock();
+  if (!ns_id.empty()) {
+    try {
+      add_namespace_endpoint(ns_id, e.id);
+    } catch (...) {
+      delete_endpoint(e.id);
+      throw;
+    }
+    e = endpoint(e.id);
+  }
+  return e;
+}
+
+std::vector<hcn::HostComputeEndpoint> Hcn::endpoints(const std::string& network) const {
+  Registry registry(store_);
+  return registry.endpoints(network.empty() ? "" : registry.network(network).id);
+}
+
+hcn::HostComputeEndpoint Hcn::endpoint(const std::string& key) const { return Registry(store_).endpoint(key); }
+
+void Hcn::delete_endpoint(const std::string& key) {
+  auto lock = store_.lock(kHostLock);
+  Registry registry(store_);
+  const auto e = registry.endpoint(key);
+  registry.check_endpoint_deletable(e.id);
+  if (!e.host_compute_namespace.empty()) {
+    // Detach from the record too, so the namespace can be deleted afterwards.
+    try {
+      auto ns = registry.namespace_(e.host_compute_namespace);
+      forget_member(ns, e.id);
+      registry.update_namespace(ns);
+    } catch (const Error& err) {
+      if (err.code() != hr::ErrNotFound) throw;
+    }
+  }
+  // Removing the host end removes the pair, wherever the peer is.
+  Netlink().remove(names::host_port(e.id));
+  registry.delete_endpoint(e.id);
+  apply_network_rules(registry, registry.network(e.host_compute_network));
+}
+
+hcn::HostComputeEndpoint Hcn::modify_endpoint_policies(const std::string& key, const std::string& request_type,
+                                                       const std::vector<hcn::Policy>& policies) {
+  check_endpoint_policies(policies);
+  auto lock = store_.lock(kHostLock);
+  Registry registry(store_);
+  auto e = registry.endpoint(key);
+  const auto before = e;
+  if (request_type == "Add") {
+    e.policies.insert(e.policies.end(), policies.begin(), policies.end());
+  } else if (request_type == "Remove") {
+    for (const auto& p : policies) {
+      auto it = std::find(e.policies.begin(), e.policies.end(), p);
+      if (it == e.policies.end())
+        throw Error(hr::ErrNotFound, "the endpoint " + e.id + " has no such " + p.type + " policy");
+      e.policies.erase(it);
+    }
+  } else if (request_type == "Update") {
+    e.policies = policies;
+  } else {
+    throw Error(hr::ErrInvalidArg, "policy request type '" + request_type + "' is not Add, Remove or Update");
+  }
+  const auto net = registry.network(e.host_compute_network);
+  registry.update_endpoint(e);
+  Undo restore([&] { registry.update_endpoint(before); });
+  apply_network_rules(registry, net);
+  restore.dismiss();
+  return e;
+}
+
+// --- namespaces ----------------------------------------------------------------------
+
+hcn::HostComputeNamespace Hcn::create_namespace(hcn::HostComputeNamespace ns) {
+  if (ns.type.empty()) ns.type = hcn::namespace_type::Host;
+  if (ns.type == hcn::namespace_type::Guest || ns.type == hcn::namespace_type::GuestDefault)
+    throw Error(hr::NotImpl, "a " + ns.type + " namespace lives in a utility VM: attach the endpoint to the VM instead");
+  if (ns.type != hcn::namespace_type::Host && ns.type != hcn::namespace_type::HostDefault)
+    throw Error(hr::ErrInvalidArg, "unknown namespace type '" + ns.type + "' (Host, HostDefault, Guest, GuestDefault)");
+  if (!ns.resources.empty()) throw Error(hr::ErrInvalidArg, "a new namespace starts empty: add endpoints to it afterwards");
+  if (ns.id.empty()) ns.id = Guid::random().str();
+  state::check_id(ns.id, "namespace ID");
+  auto lock = store_.lock(kHostLock);
+  Registry registry(store_);
+  for (const auto& other : registry.namespaces())
+    if (other.id == ns.id) throw Error(hr::VmcomputeSystemAlreadyExists, "a namespace with ID " + ns.id + " exists");
+  const std::string name = names::netns(ns.id);
+  netns::create(name);
+  Undo unmake([&] { netns::remove(name); });
+  ns.namespace_id = netns::inode(name);
+  ns = registry.create_namespace(std::move(ns));
+  unmake.dismiss();
+  return ns;
+}
+
+std::vector<hcn::HostComputeNamespace> Hcn::namespaces() const { return Registry(store_).namespaces(); }
+
+hcn::HostComputeNamespace Hcn::namespace_(const std::string& id) const { return Registry(store_).namespace_(id); }
+
+void Hcn::delete_namespace(const std::string& id) {
+  auto lock = store_.lock(kHostLock);
+  Registry registry(store_);
+  const auto ns = registry.namespace_(id);
+  registry.check_namespace_deletable(ns.id);
+  netns::remove(names::netns(ns.id));
+  remove_resolv_conf(names::netns(ns.id));
+  registry.delete_namespace(ns.id);
+}
+
+void Hcn::add_namespace_endpoint(const std::string& namespace_id, const std::string& key) {
+  auto lock = store_.lock(kHostLock);
+  Registry registry(store_);
+  auto ns = registry.namespace_(namespace_id);
+  auto e = registry.endpoint(key);
+  if (!e.host_compute_namespace.empty())
+    throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " is in the namespace " +
+                                               e.host_compute_namespace + " already");
+  const auto net = registry.network(e.host_compute_network);
+  const bool first = std::none_of(ns.resources.begin(), ns.resources.end(),
+                                  [](const auto& r) { return r.type == "Endpoint"; });
+  try {
+    plumb_into(net, e, names::netns(ns.id), first);
+  } catch (...) {
+    unplumb_from(e, names::netns(ns.id));  // the peer comes home, bare
+    throw;
+  }
+  e.host_compute_namespace = ns.id;
+  registry.update_endpoint(e);
+  ns.resources.push_back({"Endpoint", Json{{"ID", e.id}}, {}});
+  registry.update_namespace(ns);
+}
+
+void Hcn::remove_namespace_endpoint(const std::string& namespace_id, const std::string& key) {
+  auto lock = store_.lock(kHostLock);
+  Registry registry(store_);
+  auto ns = registry.namespace_(namespace_id);
+  auto e = registry.endpoint(key);
+  if (e.host_compute_namespace != ns.id || !attached(ns, e.id))
+    throw Error(hr::ErrNotFound, "the endpoint " + e.id + " is not in the namespace " + ns.id);
+  unplumb_from(e, names::netns(ns.id));
+  e.host_compute_namespace.clear();
+  registry.update_endpoint(e);
+  forget_member(ns, e.id);
+  registry.update_namespace(ns);
+}
+
+std::string Hcn::netns_path(const std::string& namespace_id) const {
+  return netns::path(names::netns(namespace_(namespace_id).id));
+}
+
+// --- load balancers ------------------------------------------------------------------
+
+hcn::HostComputeLoadBalancer Hcn::create_load_balancer(hcn::HostComputeLoadBalancer lb) {
+  check_load_balancer(lb);
+  auto lock = store_.lock(kHostLock);
+  Registry registry(store_);
+  lb = registry.create_load_balancer(std::move(lb));
+  Undo forget([&] {
+    registry.delete_load_balancer(lb.id);
+    apply_load_balancer_rules(registry);
+  });
+  apply_load_balancer_rules(registry);
+  forget.dismiss();
+  return lb;
+}
+
+std::vector<hcn::HostComputeLoadBalancer> Hcn::load_balancers() const { return Registry(store_).load_balancers(); }
+
+hcn::HostComputeLoadBalancer Hcn::load_balancer(const std::string& id) const {
+  return Registry(store_).load_balancer(id);
+}
+
+void Hcn::delete_load_balancer(const std::string& id) {
+  auto lock = store_.lock(kHostLock);
+  Registry registry(store_);
+  registry.delete_load_balancer(registry.load_balancer(id).id);
+  apply_load_balancer_rules(registry);
+}
+
+// --- features ------------------------------------------------------------------------
+
+Json Hcn::features() const {
+  return Json{{"Version", Json{{"Major", 0}, {"Minor", 1}}},
+              {"SupportedFeatures",
+               Json{{"ACL", Json{{"AclAddressLists", true}, {"AclHostRulePriority", true},
+                                 {"AclPortRanges", true}, {"AclRuleId", false}}},
+                    {"API", Json{{"V1", false}, {"V2", true}}},
+                    {"RemoteSubnet", false},
+                    {"HostRoute", false},
+                    {"DSR", false},
+                    {"Slash32EndpointPrefixes", true},
+                    {"AclSupportForProtocol252", false},
+                    {"SessionAffinity", true},
+                    {"IPv6DualStack", false},
+                    {"SetPolicy", false},
+                    {"VxlanPort", false},
+                    {"L4Proxy", false},
+                    {"L4WfpProxy", false},
+                    {"TierAcl", false},
+                    {"NetworkACL", false},
+                    {"NestedIpSet", false},
+                    {"DisableHostPort", false},
+                    {"ModifyLoadbalancer", false},
+                    {"Accelnet", false}}}};
+}
+
+}  // namespace hcs::network

@@ -1,0 +1,19 @@
+// network/names: the kernel objects an HCN object owns on a Linux host, named from its
+// ID alone, so that any process (and a later delete) finds them without a lookup table.
+// Interface names have 15 characters at most, so they carry an 8-hex-digit hash of the
+// ID; creating one whose name is already taken is refused, never shared.
+#pragma once
+
+#include <string>
+
+namespace hcs::network::names {
+
+std::string tag(const std::string& id);              // 8 hex digits (FNV-1a of the ID)
+std::string bridge(const std::string& network_id);   // "hcnbr" + tag
+std::string host_port(const std::string& endpoint_id);  // the veth end on the bridge: "hcnv" + tag
+std::string peer(const std::string& endpoint_id);    // the other end while it is in no namespace: "hcnp" + tag
+std::string table(const std::string& network_id);    // nftables tables (ip and bridge): "hcskit-" + tag
+inline constexpr const char* kLoadBalancerTable = "hcskit-lb";  // ip table of every load balancer
+std::string netns(const std::string& namespace_id);  // under /run/netns: "hcn-" + ID
+
+}  // namespace hcs::network::names

@@ -1,0 +1,248 @@
+#!/usr/bin/env bats
+# hnsctl against the real kernel: bridges, veth pairs, network namespaces and nftables,
+# all inside network namespaces each test makes for itself (see net_helpers.bash).
+# Traffic goes only between those namespaces. Needs root, nft and python3.
+
+load helpers
+load net_helpers
+
+HNSCTL="$BIN_DIR/tools/hnsctl/hnsctl"
+
+setup() {
+  TMP=$(mktemp -d /tmp/hcskit-net-XXXXXX)
+  ROOT="$TMP/state"
+  [ "$(id -u)" = 0 ] || skip "networks need root"
+  command -v nft >/dev/null || skip "nft is not installed"
+  make_topology
+}
+
+teardown() {
+  remove_topology
+  rm -rf "$TMP"
+}
+
+# A NAT network 172.30.0.0/24, and namespaces A and B with an endpoint each
+# (172.30.0.2 and .3): sets NET, NSA, NSB, EPA, EPB.
+two_endpoints() {
+  NET=$(H network create nat0 --subnet 172.30.0.0/24 --dns-server 192.0.2.53 --dns-domain example.test)
+  NSA=$(H namespace create)
+  NSB=$(H namespace create)
+  NAMESPACES="$NSA $NSB"
+  EPA=$(H endpoint create --network nat0 --name a --namespace "$NSA")
+  EPB=$(H endpoint create --network nat0 --name b --namespace "$NSB")
+}
+
+@test "network create makes a bridge with the gateway address and its tables; delete removes them" {
+  run H network create nat0 --subnet 172.30.0.0/24
+  assert_success
+  id=$output
+  run H -o json network show nat0
+  assert_success
+  assert_equal "$(jq -r .ID <<<"$output")" "$id"
+  assert_equal "$(jq -r '.Ipams[0].Subnets[0].IpAddressPrefix' <<<"$output")" 172.30.0.0/24
+  br=$(ip -n "$HOST" -j link show type bridge | jq -r '.[].ifname' | grep ^hcnbr)
+  run ip -n "$HOST" -o addr show dev "$br"
+  assert_output --partial 172.30.0.1/24
+  run ip netns exec "$HOST" nft list tables
+  assert_output --partial "table ip hcskit-"
+  assert_output --partial "table bridge hcskit-"
+  run ip netns exec "$HOST" cat /proc/sys/net/ipv4/ip_forward
+  assert_output 1
+  run H network list
+  assert_output --partial nat0
+  run H network delete nat0
+  assert_success
+  assert_nothing_left
+}
+
+@test "two endpoints of a NAT network ping each other from their namespaces" {
+  two_endpoints
+  run H -o json endpoint show a
+  assert_equal "$(jq -r '.IpConfigurations[0].IpAddress' <<<"$output")" 172.30.0.2
+  assert_equal "$(jq -r .HostComputeNamespace <<<"$output")" "$NSA"
+  # The interface is eth0 in the namespace, with the endpoint's address and MAC.
+  run in_ns "$NSA" ip -o addr show dev eth0
+  assert_output --partial 172.30.0.2/24
+  run in_ns "$NSA" cat /sys/class/net/eth0/address
+  assert_output 00:15:5d:1e:00:02
+  run in_ns "$NSA" busybox ping -c 1 -W 3 172.30.0.3
+  assert_success
+  run in_ns "$NSB" busybox ping -c 1 -W 3 172.30.0.2
+  assert_success
+  run in_ns "$NSA" busybox ping -c 1 -W 3 172.30.0.1
+  assert_success
+  # The network's DNS settings, where `ip netns exec` mounts them.
+  run in_ns "$NSA" cat /etc/resolv.conf
+  assert_output --partial "nameserver 192.0.2.53"
+  assert_output --partial "search example.test"
+}
+
+@test "an endpoint reaches a server outside through NAT, seen from the host's address" {
+  two_endpoints
+  serve ip netns exec "$OUT" -- 198.51.100.2 9000 outside
+  run call in_ns "$NSA" -- 198.51.100.2 9000
+  assert_success
+  assert_output "outside 198.51.100.1"
+}
+
+@test "a port mapping makes a server in a namespace reachable from outside and from the host" {
+  two_endpoints
+  serve in_ns "$NSA" -- 0.0.0.0 80 inside-a
+  run H policy add a --port-mapping tcp:8080:80
+  assert_success
+  run call ip netns exec "$OUT" -- 198.51.100.1 8080
+  assert_success
+  assert_output "inside-a 198.51.100.2"
+  run call ip netns exec "$HOST" -- 198.51.100.1 8080
+  assert_success
+  assert_output --partial inside-a
+  run H -o json policy list a
+  assert_equal "$(jq -r '.[0].Type' <<<"$output")" PortMapping
+  assert_equal "$(jq -r '.[0].Settings.ExternalPort' <<<"$output")" 8080
+  # Removed, the mapping stops at once.
+  run H policy remove a --port-mapping tcp:8080:80
+  assert_success
+  run call ip netns exec "$OUT" -- 198.51.100.1 8080
+  assert_failure
+}
+
+@test "an ACL blocks traffic to an endpoint's port, and only that" {
+  two_endpoints
+  serve in_ns "$NSA" -- 0.0.0.0 80 web
+  serve in_ns "$NSA" -- 0.0.0.0 81 other
+  run call in_ns "$NSB" -- 172.30.0.2 80
+  assert_output "web 172.30.0.3"
+  run H policy add a --action Block --direction In --protocols 6 --local-ports 80 --priority 100
+  assert_success
+  run call in_ns "$NSB" -- 172.30.0.2 80
+  assert_failure
+  run call ip netns exec "$HOST" -- 172.30.0.2 80
+  assert_failure
+  run call in_ns "$NSB" -- 172.30.0.2 81
+  assert_output "other 172.30.0.3"
+  run in_ns "$NSB" busybox ping -c 1 -W 3 172.30.0.2
+  assert_success
+  # A higher-priority Allow for B's address wins over the Block.
+  run H policy add a --action Allow --direction In --protocols 6 --local-ports 80 --remote-addresses 172.30.0.3 --priority 10
+  assert_success
+  run call in_ns "$NSB" -- 172.30.0.2 80
+  assert_output "web 172.30.0.3"
+  run call ip netns exec "$HOST" -- 172.30.0.2 80
+  assert_failure
+  run H policy remove a --all
+  assert_success
+  run call ip netns exec "$HOST" -- 172.30.0.2 80
+  assert_output --partial web
+}
+
+@test "a load balancer spreads connections over its endpoints" {
+  two_endpoints
+  serve in_ns "$NSA" -- 0.0.0.0 80 a
+  serve in_ns "$NSB" -- 0.0.0.0 80 b
+  run H loadbalancer create --endpoint a --endpoint b --external-port 8081 --internal-port 80
+  assert_success
+  lb=$output
+  seen=""
+  for i in $(seq 30); do
+    seen="$seen $(call ip netns exec "$OUT" -- 198.51.100.1 8081 | cut -d' ' -f1)"
+  done
+  [[ $seen == *a* ]] && [[ $seen == *b* ]] || fail "30 calls reached only:$seen"
+  run H endpoint delete a
+  assert_failure
+  assert_output --partial "load balancer $lb"
+  run H loadbalancer delete "$lb"
+  assert_success
+  run call ip netns exec "$OUT" -- 198.51.100.1 8081
+  assert_failure
+}
+
+@test "detach and attach move the interface out and back; deleting everything leaves nothing" {
+  two_endpoints
+  run H endpoint detach a
+  assert_success
+  run in_ns "$NSA" ip -o link show
+  refute_output --partial eth0
+  run H namespace add-endpoint "$NSA" a
+  assert_success
+  run in_ns "$NSA" busybox ping -c 1 -W 3 172.30.0.3
+  assert_success
+  run H namespace delete "$NSA"
+  assert_failure
+  assert_output --partial "still holds the endpoint"
+  run H network delete nat0
+  assert_failure
+  assert_output --partial "still has 2 endpoint"
+  H endpoint delete a b
+  H namespace delete "$NSA" "$NSB"
+  H network delete nat0
+  assert_nothing_left
+}
+
+@test "100 endpoints created and deleted at once by separate processes get distinct addresses" {
+  H network create big --subnet 10.77.0.0/16 >/dev/null
+  for i in $(seq 100); do
+    H endpoint create --network big --name "e$i" >"$TMP/ep$i" 2>&1 &
+  done
+  wait
+  run H -o json endpoint list
+  assert_equal "$(jq length <<<"$output")" 100
+  assert_equal "$(jq -r '.[].IpConfigurations[0].IpAddress' <<<"$output" | sort -u | wc -l)" 100
+  assert_equal "$(ip -n "$HOST" -o link show | grep -c ': hcnv')" 100
+  for i in $(seq 100); do
+    H endpoint delete "e$i" &
+  done
+  wait
+  H network delete big
+  assert_nothing_left
+}
+
+@test "bad input is refused with a clear error and leaves nothing half-made" {
+  H network create nat0 --subnet 172.30.0.0/24 >/dev/null
+  links=$(ip -n "$HOST" -o link show | wc -l)
+  run H network create other --subnet 172.30.0.128/25
+  assert_failure 125
+  assert_output --partial "overlaps 172.30.0.0/24"
+  run H endpoint create --network nat0 --ip 10.1.2.3
+  assert_failure 125
+  assert_output --partial "outside the subnets"
+  echo '{"Name": "x", "Type": "NAT",' >"$TMP/bad.json"
+  run H network create -f "$TMP/bad.json"
+  assert_failure 125
+  assert_output --partial "bad.json"
+  run H endpoint create --network nat0 -f <(echo '{"Policies": [{"Type": "Teleport", "Settings": {}}]}')
+  assert_failure 125
+  assert_output --partial "unknown endpoint policy type 'Teleport'"
+  run H endpoint create --network nat0 -f <(echo '{"Policies": [{"Type": "QOS", "Settings": {}}]}')
+  assert_failure 125
+  assert_output --partial "not applied on this host"
+  run H network create l2t --type L2Tunnel
+  assert_failure 125
+  run H endpoint create --network nosuch
+  assert_failure 125
+  assert_output --partial "no network 'nosuch'"
+  run H network create nat0 --subnet 10.9.0.0/24
+  assert_failure 125
+  assert_output --partial "named 'nat0' exists"
+  assert_equal "$(ip -n "$HOST" -o link show | wc -l)" "$links"
+  run H -o json endpoint list
+  assert_output "[]"
+  run H -o json network delete nosuch
+  assert_failure 125
+  assert_equal "$(jq -r .error <<<"$output")" "no network 'nosuch'"
+  H network delete nat0
+  assert_nothing_left
+}
+
+@test "list and features summarise the host" {
+  two_endpoints
+  run H list
+  assert_success
+  assert_output --partial network
+  assert_output --partial "$EPA"
+  assert_output --partial "$NSB"
+  run H -o json list
+  assert_equal "$(jq '.Endpoints | length' <<<"$output")" 2
+  run H -o json features
+  assert_equal "$(jq .SupportedFeatures.API.V2 <<<"$output")" true
+  assert_equal "$(jq .SupportedFeatures.DSR <<<"$output")" false
+}
