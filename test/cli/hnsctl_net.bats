@@ -7,6 +7,14 @@ load helpers
 load net_helpers
 
 HNSCTL="$BIN_DIR/tools/hnsctl/hnsctl"
+REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+
+setup_file() {
+  export FX="$BATS_FILE_TMPDIR/fx"
+  if [ "$(id -u)" = 0 ]; then
+    "$REPO/test/fixtures/make-fixtures" "$FX" >"$BATS_FILE_TMPDIR/fixtures.log" 2>&1 || rm -rf "$FX"
+  fi
+}
 
 setup() {
   TMP=$(mktemp -d /tmp/hcskit-net-XXXXXX)
@@ -231,6 +239,28 @@ two_endpoints() {
   assert_equal "$(jq -r .error <<<"$output")" "no network 'nosuch'"
   H network delete nat0
   assert_nothing_left
+}
+
+@test "a process-isolated container runs in an HCN namespace: its eth0 is the endpoint" {
+  command -v runc >/dev/null || command -v crun >/dev/null || skip "neither runc nor crun is installed"
+  [ -f "$FX/bundle/config.json" ] || skip "no fixtures: $(tail -n 3 "$BATS_FILE_TMPDIR/fixtures.log")"
+  two_endpoints
+  serve in_ns "$NSB" -- 0.0.0.0 80 b
+  path=$(H namespace path "$NSA")
+  assert_equal "$path" "/run/netns/hcn-$NSA"
+  mkdir -p "$TMP/bundle"
+  jq --arg root "$FX/bundle/rootfs" --arg ns "$path" '
+      .root.path = $root
+      | .linux.namespaces = [.linux.namespaces[] | select(.type != "network")] + [{"type": "network", "path": $ns}]
+      | .process.args = ["sh", "-c", "ip -o -4 addr show dev eth0; nc -w 3 172.30.0.3 80"]' \
+    "$FX/bundle/config.json" >"$TMP/bundle/config.json"
+  "$GCS" --transport "unix:$TMP/g.sock" --no-poweroff --log-level debug 2>>"$TMP/gcs.log" &
+  GCS_PID=$!
+  run "$UVMCTL" gcs run --listen "unix:$TMP/g.sock" --bundle "$TMP/bundle"
+  kill "$GCS_PID"; wait "$GCS_PID" || true
+  assert_success
+  assert_output --partial "inet 172.30.0.2/24"
+  assert_output --partial "b 172.30.0.2"
 }
 
 @test "list and features summarise the host" {

@@ -140,6 +140,7 @@ class VmHost {
     listener_->async_accept([this](Result<transport::Connection> r) {
       if (!r.ok()) return boot_done(r.error());
       listener_->close();
+      spdlog::debug("the gcs dialled in");
       bridge::GuestConnection::Options gopts;
       gopts.on_close = [this](const Error& why) { on_guest_closed(why); };
       auto conn = std::move(r).value();
@@ -148,6 +149,7 @@ class VmHost {
                                           [this](Result<std::shared_ptr<bridge::GuestConnection>> g) {
                                             if (!g.ok()) return boot_done(g.error());
                                             guest_ = g.value();
+                                            spdlog::debug("the gcs negotiated protocol {}", guest_->protocol_version());
                                             if (machine_) machine_->booted();
                                             connect_qmp();
                                           });
