@@ -43,6 +43,7 @@ Agent::Agent(asio::io_context& io, AgentOptions options)
       storage_(io.get_executor(), options_.storage),
       containers_(io.get_executor(), reaper_, storage_, options_.containers,
                   [this](const std::string& id, const std::string& type) { notify_exit(id, type); }),
+      nics_(options_.nics),
       redial_(io) {}
 
 Agent::~Agent() = default;
@@ -356,6 +357,19 @@ void Agent::modify_settings(const Call& call, Reply reply) {
     if (type != "Update") throw Error(hr::ErrInvalidArg, "the RequestType \"" + type + "\" is not supported");
     if (!r.settings.is_object()) throw Error(hr::VmcomputeInvalidJSON, "ContainerConstraints settings must be an object");
     return containers_.update(call.base.container_id, r.settings.value("Linux", Json()), reply);
+  }
+  if (r.resource_type == "Network") {
+    // The NIC's driver (virtio_net) is one of the modules loaded after the gcs starts.
+    return storage_.after_modules([this, r, reply] {
+      try {
+        nics_.modify(r);
+      } catch (const Error& e) {
+        return reply(e);
+      } catch (const std::exception& e) {
+        return reply(Error(hr::Fail, e.what()));
+      }
+      reply(Json::object());
+    });
   }
   // An overlay a container still runs on cannot go away under it.
   if (r.resource_type == "CombinedLayers" && type == "Remove" && r.settings.is_object() &&

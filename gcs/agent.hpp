@@ -12,6 +12,7 @@
 #include "hcs/core/process.hpp"
 #include "hcs/transport/address.hpp"
 #include "containers.hpp"
+#include "nics.hpp"
 #include "process.hpp"
 #include "storage.hpp"
 
@@ -23,6 +24,7 @@ struct AgentOptions {
   std::chrono::milliseconds redial_interval{100};
   StorageOptions storage;
   ContainerOptions containers;
+  NicOptions nics;
 };
 
 class Agent {
@@ -63,6 +65,7 @@ class Agent {
   hcs::Reaper reaper_;
   Storage storage_;
   Containers containers_;
+  Nics nics_;
   std::vector<hcs::Json> pending_notifications_;
   boost::asio::steady_timer redial_;
   std::shared_ptr<hcs::bridge::BridgeServer> server_;

@@ -257,9 +257,9 @@ std::string scsi_address(uint8_t controller, uint8_t lun) {
 struct Storage::Impl {
   enum class Kind { ScsiDisk, ScsiBlockDev, Pmem, Plan9, Overlay };
 
-  // Requests held until options.wait_for exists.
+  // Work held until options.wait_for exists.
   bool ready = false;
-  std::vector<std::pair<schema::ModificationRequest, std::function<void(hcs::Result<void>)>>> held;
+  std::vector<std::function<void()>> held;
   std::unique_ptr<asio::steady_timer> ready_timer;
   std::chrono::steady_clock::time_point ready_deadline;
 
@@ -354,7 +354,7 @@ struct Storage::Impl {
       settings_as<schema::ContainerConstraints>(r, type);
       throw Error(hr::VmcomputeSystemNotFound, "the ResourceType \"" + type + "\" needs a container id");
     }
-    if (type == resource::Network || type == resource::VPCIDevice || type == resource::SecurityPolicy ||
+    if (type == resource::VPCIDevice || type == resource::SecurityPolicy ||
         type == resource::SecurityPolicyFragment || type == resource::PodCgroupMemoryLimit)
       throw Error(hr::NotImpl, "the ResourceType \"" + type + "\" is not supported by this guest yet");
     // hcsshim fails to unmarshal the request: settings are typed by their resource.
@@ -711,13 +711,17 @@ Storage::Storage(asio::any_io_executor ex, StorageOptions options) : impl_(std::
 Storage::~Storage() = default;
 
 void Storage::modify(const schema::ModificationRequest& request, std::function<void(hcs::Result<void>)> done) {
+  after_modules([this, request, done = std::move(done)]() mutable { apply(request, std::move(done)); });
+}
+
+void Storage::after_modules(std::function<void()> work) {
   auto& w = *impl_;
   if (!w.options.wait_for.empty() && !w.ready) {
     std::error_code ec;
     w.ready = fs::exists(w.options.wait_for, ec);
     if (!w.ready) {
-      // Held in order until the modules are in; then applied as if they had just come.
-      w.held.emplace_back(request, std::move(done));
+      // Held in order until the modules are in; then run as if they had just come.
+      w.held.push_back(std::move(work));
       if (w.held.size() == 1) {
         w.ready_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         wait_ready();
@@ -725,7 +729,7 @@ void Storage::modify(const schema::ModificationRequest& request, std::function<v
       return;
     }
   }
-  apply(request, std::move(done));
+  work();
 }
 
 void Storage::wait_ready() {
@@ -741,7 +745,7 @@ void Storage::wait_ready() {
     if (!w.ready) spdlog::warn("{} did not appear within 10 s: going on without it", w.options.wait_for.string());
     w.ready = true;
     auto held = std::move(w.held);
-    for (auto& [req, done] : held) apply(req, std::move(done));
+    for (auto& work : held) work();
   });
 }
 

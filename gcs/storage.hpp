@@ -35,6 +35,9 @@ class Storage {
   // SCSIDevice, CombinedLayers); `done` gets the error hcsshim's guest would give, or
   // success. It may run before modify() returns.
   void modify(const hcs::schema::ModificationRequest& request, std::function<void(hcs::Result<void>)> done);
+  // Runs `work` once the VM's kernel modules are loaded (at once without --wait-for),
+  // in the order asked: what needs a driver (a disk, a NIC) waits for it.
+  void after_modules(std::function<void()> work);
   // Unmounts every mount this object made at or under `dir` (overlays first) and forgets
   // them; used when a container's state is deleted.
   void release_under(const std::filesystem::path& dir);

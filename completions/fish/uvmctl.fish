@@ -189,6 +189,7 @@ complete -c uvmctl -n $run_vm -s w -l cwd -x -d 'Working directory in the guest'
 complete -c uvmctl -n $run_vm -l guest-log -d 'Copy the gcs log to stderr'
 complete -c uvmctl -n $run_vm -l bundle -x -a '(__fish_complete_directories)' -d 'Run this OCI bundle as a container'
 complete -c uvmctl -n '__uvmctl_at create' -l no-start -d 'Record the VM but do not boot it'
+complete -c uvmctl -n '__uvmctl_at create' -l endpoint -r -d 'An HCN endpoint that becomes a NIC'
 
 # Verbs that take VM ids.
 for verb in start exec inspect console logs stop kill pause resume

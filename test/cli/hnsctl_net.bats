@@ -11,8 +11,12 @@ REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 
 setup_file() {
   export FX="$BATS_FILE_TMPDIR/fx"
+  export BOOT="$BIN_DIR/boot"
   if [ "$(id -u)" = 0 ]; then
     "$REPO/test/fixtures/make-fixtures" "$FX" >"$BATS_FILE_TMPDIR/fixtures.log" 2>&1 || rm -rf "$FX"
+    if command -v qemu-system-x86_64 >/dev/null; then
+      "$BIN_DIR/tools/uvmctl/uvmctl" bootfiles build --dir "$BOOT" >"$BATS_FILE_TMPDIR/bootfiles.log" 2>&1 || true
+    fi
   fi
 }
 
@@ -261,6 +265,48 @@ two_endpoints() {
   assert_success
   assert_output --partial "inet 172.30.0.2/24"
   assert_output --partial "b 172.30.0.2"
+}
+
+@test "a utility VM takes an endpoint as its NIC, configured by its gcs, and gives it back" {
+  command -v qemu-system-x86_64 >/dev/null || skip "QEMU is not installed"
+  [ -f "$BOOT/vmlinux" ] && [ -f "$BOOT/initrd.img" ] || skip "no boot files: $(tail -n 3 "$BATS_FILE_TMPDIR/bootfiles.log")"
+  two_endpoints
+  H endpoint detach a
+  # uvmctl runs in the test's host namespace too: QEMU opens the tap there.
+  U() { nsenter --net="/run/netns/$HOST" "$UVMCTL" --root "$ROOT" "$@"; }
+  run U create --accel tcg --memory 512 --cpus 1 --boot-files "$BOOT" --id vm1 --endpoint a
+  assert_success
+  run H endpoint list
+  assert_output --partial "vm:vm1"
+  # The guest's eth0 has the endpoint's address, the gateway's default route and the DNS server.
+  run U exec vm1 -- sh -c 'ip -o -4 addr show dev eth0; ip route; cat /etc/resolv.conf'
+  assert_success
+  assert_output --partial "inet 172.30.0.2/24"
+  assert_output --partial "default via 172.30.0.1"
+  assert_output --partial "nameserver 192.0.2.53"
+  run U exec vm1 -- ping -c 1 -W 5 172.30.0.3
+  assert_success
+  serve in_ns "$NSB" -- 0.0.0.0 80 b
+  run U exec vm1 -- nc -w 5 172.30.0.3 80
+  assert_output "b 172.30.0.2"
+  # Its policies apply to the tap as they did to the veth.
+  serve ip netns exec "$OUT" -- 198.51.100.2 9000 outside
+  run U exec vm1 -- nc -w 5 198.51.100.2 9000
+  assert_output "outside 198.51.100.1"
+  run H namespace add-endpoint "$NSA" a
+  assert_failure
+  assert_output --partial "belongs to the VM vm1"
+  run U delete vm1
+  assert_success
+  run H -o json endpoint show a
+  assert_equal "$(jq -c .Health <<<"$output")" null
+  run ip -n "$HOST" -j link show "$(ip -n "$HOST" -j link | jq -r '.[].ifname' | grep ^hcnv | head -1)"
+  assert_success
+  # Back to a veth pair, it goes into a namespace again.
+  run H namespace add-endpoint "$NSA" a
+  assert_success
+  run in_ns "$NSA" busybox ping -c 1 -W 3 172.30.0.3
+  assert_success
 }
 
 @test "list and features summarise the host" {

@@ -401,7 +401,11 @@ TEST_F(StorageBadInput, UnknownResourceAndRequestTypes) {
   expect_error(modify(resource::CombinedLayers, "Remove", {{"ContainerRootPath", (work / "nothing").string()}}),
                hr::ErrNotFound, "overlay");
   expect_error(modify(resource::SCSIDevice, "Remove", {{"Controller", 0}, {"Lun", 7}}), hr::ErrNotFound, "0:0:0:7");
-  expect_error(modify(resource::Network, "Add", Json::object()), hr::NotImpl, "Network");
+  expect_error(modify(resource::Network, "Add", Json::object()), hr::ErrInvalidArg, "needs its ID");
+  // No NIC of this machine has HNS's MAC prefix with these bytes: nothing is touched.
+  expect_error(modify(resource::Network, "Add", {{"ID", "nic"}, {"MacAddress", "00-15-5D-FE-FD-FC"}}), hr::ErrNotFound,
+               "00-15-5D-FE-FD-FC");
+  expect_error(modify(resource::Network, "Remove", {{"ID", "nic"}}), hr::ErrNotFound, "no network adapter nic");
   // The gcs is still there and well.
   EXPECT_EQ(env->run(guest, {"echo", "ok"}).out, "ok\n");
 }

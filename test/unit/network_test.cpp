@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "hcs/core/error.hpp"
+#include "hcs/network/guest_adapter.hpp"
 #include "hcs/network/ipam.hpp"
 #include "hcs/network/registry.hpp"
 
@@ -228,6 +229,40 @@ TEST(NetworkRegistry, NamespacesHoldEndpointsAndLoadBalancersPinThem) {
   reg.delete_network(n.id);
   for (const char* kind : {"network", "endpoint", "namespace", "loadbalancer"})
     EXPECT_TRUE(std::filesystem::is_empty(t.dir + "/" + kind)) << kind;
+}
+
+TEST(NetworkGuestAdapter, EndpointBecomesTheGuestsNetworkSettings) {
+  auto n = nat("n", "172.30.0.0/24");
+  hcn::HostComputeEndpoint e;
+  e.id = "ep";
+  e.mac_address = "00-15-5D-1E-00-02";
+  e.ip_configurations.push_back({.ip_address = "172.30.0.2", .prefix_length = 24});
+  e.dns.domain = "Corp.Example";
+  e.dns.search = {"svc.example"};
+  e.dns.server_list = {"192.0.2.53", "192.0.2.54"};
+  e.policies.push_back({"EncapOverhead", hcs::Json{{"Overhead", 50}}, {}});
+  const auto a = guest_adapter(e, n, "nic-1", "ns-1");
+  EXPECT_EQ(a.id, "nic-1");
+  EXPECT_EQ(a.namespace_id, "ns-1");
+  EXPECT_EQ(a.mac_address, "00-15-5D-1E-00-02");
+  ASSERT_EQ(a.ip_configs.size(), 1u);
+  EXPECT_EQ(a.ip_configs[0].ip_address, "172.30.0.2");
+  EXPECT_EQ(a.ip_configs[0].prefix_length, 24);
+  ASSERT_EQ(a.routes.size(), 1u) << "the gateway's default route";
+  EXPECT_EQ(a.routes[0].next_hop, "172.30.0.1");
+  EXPECT_EQ(a.routes[0].destination_prefix, "0.0.0.0/0");
+  EXPECT_EQ(a.dns_suffix, "corp.example,svc.example");
+  EXPECT_EQ(a.dns_server_list, "192.0.2.53,192.0.2.54");
+  EXPECT_EQ(a.encap_overhead, 50);
+  EXPECT_EQ(hcs::Json(a)["IPConfigs"][0]["IPAddress"], "172.30.0.2") << "hcsshim's keys";
+
+  // An endpoint with its own default route keeps it; a Private network has no gateway.
+  e.routes.push_back({.next_hop = "172.30.0.9", .destination_prefix = "0.0.0.0/0"});
+  EXPECT_EQ(guest_adapter(e, n, "nic-1", "").routes.size(), 1u);
+  e.routes.clear();
+  n.type = "Private";
+  EXPECT_TRUE(guest_adapter(e, n, "nic-1", "").routes.empty());
+  EXPECT_FALSE(gateway_for(n, ip("172.30.0.2")).has_value());
 }
 
 // Separate processes creating endpoints at once never get the same address.

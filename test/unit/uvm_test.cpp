@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "hcs/core/error.hpp"
+#include "hcs/network/names.hpp"
 #include "hcs/uvm/options.hpp"
 #include "hcs/uvm/qemu.hpp"
 
@@ -163,6 +164,23 @@ TEST(UvmQemu, KvmTakesTheHostsCpu) {
   EXPECT_TRUE(values_of(argv, "-fsdev").empty()) << "no staging device unless asked for";
 }
 
+TEST(UvmQemu, NetworkAdaptersAreTheirEndpointsTapsBehindVirtioNet) {
+  auto options = base_options();
+  options.network_adapters["nic-a"] = {.endpoint_id = "ep1", .mac_address = "00-15-5D-1E-00-02"};
+  const auto doc = make_document(options);
+  ASSERT_EQ(doc.virtual_machine->devices.network_adapters.size(), 1u);
+  EXPECT_EQ(hcs::Json(doc)["VirtualMachine"]["Devices"]["NetworkAdapters"]["nic-a"],
+            (hcs::Json{{"EndpointId", "ep1"}, {"MacAddress", "00-15-5D-1E-00-02"}}));
+  const auto argv = qemu_argv(doc, base_launch());
+  const std::string tap = hcs::network::names::host_port("ep1");
+  auto at = std::find(argv.begin(), argv.end(), "tap,id=nic0,ifname=" + tap + ",script=no,downscript=no");
+  ASSERT_NE(at, argv.end());
+  EXPECT_EQ(*(at - 1), "-netdev");
+  ASSERT_LT(at + 2, argv.end());
+  EXPECT_EQ(*(at + 1), "-device");
+  EXPECT_EQ(*(at + 2), "virtio-net-device,netdev=nic0,mac=00:15:5d:1e:00:02");
+}
+
 TEST(UvmQemu, DevicesThisBackendCannotGiveAreRefused) {
   QemuLaunch launch = base_launch();
   auto pmem = make_document(base_options());
@@ -171,7 +189,7 @@ TEST(UvmQemu, DevicesThisBackendCannotGiveAreRefused) {
 
   auto nic = make_document(base_options());
   nic.virtual_machine->devices.network_adapters["a"] = {};
-  EXPECT_EQ(code_of([&] { qemu_argv(nic, launch); }), hcs::hr::NotImpl);
+  EXPECT_EQ(code_of([&] { qemu_argv(nic, launch); }), hcs::hr::ErrInvalidArg) << "a NIC without its endpoint";
 
   auto reserved = make_document(base_options());
   reserved.virtual_machine->devices.plan9->shares.push_back({.name = kPlan9StagingTag, .path = "/srv"});

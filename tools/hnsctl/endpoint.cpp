@@ -8,6 +8,16 @@ namespace hnsctl {
 
 namespace hcn = hcs::schema::hcn;
 
+namespace {
+// Where the endpoint is: its namespace, or the utility VM that has it as a NIC.
+std::string where(const hcn::HostComputeEndpoint& e) {
+  if (!e.host_compute_namespace.empty()) return e.host_compute_namespace;
+  if (e.health.is_object() && e.health.contains("Extra") && e.health["Extra"].is_object())
+    if (auto vm = e.health["Extra"].value("VirtualMachine", std::string()); !vm.empty()) return "vm:" + vm;
+  return "";
+}
+}  // namespace
+
 void add_endpoint(CLI::App& app, Globals& g, int& rc) {
   auto* obj = app.add_subcommand("endpoint", "HNS endpoints: an address on a network, a veth pair, policies");
   obj->alias("ep");
@@ -26,9 +36,9 @@ void add_endpoint(CLI::App& app, Globals& g, int& rc) {
         const auto& ip = e.ip_configurations.empty() ? hcn::IpConfig{} : e.ip_configurations[0];
         rows.push_back({e.id, e.name, hcn.network(e.host_compute_network).name,
                         ip.ip_address.empty() ? "" : ip.ip_address + "/" + std::to_string(ip.prefix_length),
-                        e.mac_address, e.host_compute_namespace});
+                        e.mac_address, where(e)});
       }
-      print_table({"ID", "NAME", "NETWORK", "ADDRESS", "MAC", "NAMESPACE"}, rows);
+      print_table({"ID", "NAME", "NETWORK", "ADDRESS", "MAC", "ATTACHED"}, rows);
     });
   });
 
@@ -82,14 +92,14 @@ void add_endpoint(CLI::App& app, Globals& g, int& rc) {
     run(g, rc, [&](auto& hcn) { hcn.add_namespace_endpoint(*attach_ns, *key); });
   });
 
-  auto* detach = obj->add_subcommand("detach", "take an endpoint's interface back out of its namespace");
+  auto* detach = obj->add_subcommand("detach", "take an endpoint back from its namespace (or from a stopped VM)");
   detach->add_option("endpoint", *key, "ID or name")->required();
   detach->callback([&g, &rc, key] {
     run(g, rc, [&](auto& hcn) {
       const auto e = hcn.endpoint(*key);
-      if (e.host_compute_namespace.empty())
-        throw hcs::Error(hcs::hr::VmcomputeInvalidState, "the endpoint " + e.id + " is in no namespace");
-      hcn.remove_namespace_endpoint(e.host_compute_namespace, e.id);
+      if (!e.host_compute_namespace.empty()) return hcn.remove_namespace_endpoint(e.host_compute_namespace, e.id);
+      if (where(e).starts_with("vm:")) return hcn.detach_from_vm(e.id);
+      throw hcs::Error(hcs::hr::VmcomputeInvalidState, "the endpoint " + e.id + " is in no namespace and no VM");
     });
   });
 }

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "hcs/compute/service.hpp"
+#include "hcs/uvm/vmhost.hpp"
 #include "proto/compute.pb.h"
 #include "verbs.hpp"
 
@@ -28,6 +29,7 @@ void add_delete(CLI::App& app, Globals& globals, int& exit_code) {
         if (!store.alive("vm", id)) {
           const bool existed = store.read_record("vm", id).has_value();
           store.remove("vm", id);  // the remains of a dead owner
+          hcs::uvm::release_endpoints(store.root(), id);
           if (!existed && !flags->force) throw hcs::Error(hcs::hr::VmcomputeSystemNotFound, "no VM '" + id + "'");
           continue;
         }
@@ -44,6 +46,7 @@ void add_delete(CLI::App& app, Globals& globals, int& exit_code) {
         // VM is gone when this command returns.
         for (int i = 0; i < 100 && store.alive("vm", id); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
         store.remove("vm", id);
+        hcs::uvm::release_endpoints(store.root(), id);
       }
       return 0;
     });

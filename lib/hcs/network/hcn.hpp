@@ -56,6 +56,16 @@ class Hcn {
   // Where a runtime finds the namespace (an OCI linux.namespaces path).
   std::string netns_path(const std::string& namespace_id) const;
 
+  // Hands an endpoint (in no namespace) to a utility VM: its veth pair gives way to a
+  // persistent tap device of the same host-side name on the same bridge, so that its
+  // rules still apply, and QEMU opens the tap by that name. The endpoint records the VM
+  // in Health.Extra.VirtualMachine. Returns the endpoint as recorded.
+  schema::hcn::HostComputeEndpoint attach_to_vm(const std::string& endpoint, const std::string& vm_id);
+  // Gives it back: the tap goes, the veth pair returns. An endpoint of no VM is refused.
+  void detach_from_vm(const std::string& endpoint);
+  // The endpoints attached to a VM.
+  std::vector<schema::hcn::HostComputeEndpoint> vm_endpoints(const std::string& vm_id) const;
+
   schema::hcn::HostComputeLoadBalancer create_load_balancer(schema::hcn::HostComputeLoadBalancer balancer);
   std::vector<schema::hcn::HostComputeLoadBalancer> load_balancers() const;
   schema::hcn::HostComputeLoadBalancer load_balancer(const std::string& id) const;

@@ -115,6 +115,55 @@ struct MappedDirectory {
   }
 };
 
+// The guest's `Network` resource (LCOW): one NIC of the VM, configured as the host's
+// HCN endpoint describes it. Lists in DNSSuffix and DNSServerList are comma-separated.
+struct NetworkIpConfig {
+  std::string ip_address;
+  uint8_t prefix_length = 0;
+  Json extra;
+  bool operator==(const NetworkIpConfig&) const = default;
+  static auto fields() {
+    return std::make_tuple(omitempty("IPAddress", &NetworkIpConfig::ip_address),
+                           omitempty("PrefixLength", &NetworkIpConfig::prefix_length));
+  }
+};
+
+struct NetworkRoute {
+  std::string next_hop, destination_prefix;
+  uint16_t metric = 0;
+  Json extra;
+  bool operator==(const NetworkRoute&) const = default;
+  static auto fields() {
+    return std::make_tuple(omitempty("NextHop", &NetworkRoute::next_hop),
+                           omitempty("DestinationPrefix", &NetworkRoute::destination_prefix),
+                           omitempty("Metric", &NetworkRoute::metric));
+  }
+};
+
+struct LcowNetworkAdapter {
+  std::string namespace_id;  // the HCN namespace's ID
+  std::string id;            // the NIC's ID (the VM document's NetworkAdapters key)
+  std::string mac_address;
+  std::string dns_suffix, dns_server_list;
+  uint16_t encap_overhead = 0;
+  bool vpci_assigned = false;
+  std::vector<NetworkIpConfig> ip_configs;
+  std::vector<NetworkRoute> routes;
+  bool policy_based_routing = false, enable_low_metric = false;
+  Json extra;
+  bool operator==(const LcowNetworkAdapter&) const = default;
+  static auto fields() {
+    using A = LcowNetworkAdapter;
+    return std::make_tuple(omitempty("NamespaceID", &A::namespace_id), omitempty("ID", &A::id),
+                           omitempty("MacAddress", &A::mac_address), omitempty("DNSSuffix", &A::dns_suffix),
+                           omitempty("DNSServerList", &A::dns_server_list),
+                           omitempty("EncapOverhead", &A::encap_overhead), omitempty("VPCIAssigned", &A::vpci_assigned),
+                           omitempty("IPConfigs", &A::ip_configs), omitempty("Routes", &A::routes),
+                           omitempty("PolicyBasedRouting", &A::policy_based_routing),
+                           omitempty("EnableLowMetric", &A::enable_low_metric));
+  }
+};
+
 // Where one of several layers packed onto one VPMem device lies.
 struct VPMemMappingInfo {
   uint64_t device_offset_in_bytes = 0;

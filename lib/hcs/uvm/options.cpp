@@ -67,6 +67,7 @@ schema::ComputeSystem make_document(const Options& o) {
   vm.compute_topology.processor.count = std::min(o.cpus, host_cpus());
   for (uint32_t i = 0; i < o.scsi_controllers; ++i) vm.devices.scsi[schema::scsi_controller_keys()[i]] = {};
   vm.devices.plan9.emplace();
+  vm.devices.network_adapters = o.network_adapters;
   if (!o.console_log.empty()) vm.devices.com_ports["0"].named_pipe = o.console_log;
   vm.devices.hv_socket = Json{{"HvSocketConfig", {{"DefaultBindSecurityDescriptor", "D:P(A;;FA;;;SY)(A;;FA;;;BA)"}}}};
   return doc;

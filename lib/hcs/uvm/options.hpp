@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct Options {
   std::string gcs_log_level = "debug";
   std::string console_log;       // where the serial console goes (ComPorts "0")
   uint32_t scsi_controllers = 1; // 1..4
+  // NICs present from boot (microvm has no hot-plug), keyed by NIC ID: each is the HCN
+  // endpoint's tap device (network::Hcn::attach_to_vm made it) behind a virtio-net NIC.
+  std::map<std::string, schema::NetworkAdapter> network_adapters;
 };
 
 // Throws hcs::Error(ErrInvalidArg) naming the bad option.

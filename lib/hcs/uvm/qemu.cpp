@@ -1,5 +1,7 @@
 #include "hcs/uvm/qemu.hpp"
 
+#include "hcs/network/names.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -149,8 +151,16 @@ std::vector<std::string> qemu_argv(const schema::ComputeSystem& doc, const QemuL
     // nd_pmem cannot reserve it. VPMem waits for a PCI machine type; SCSI serves meanwhile.
     throw Error(hr::NotImpl, "VirtualPMem devices are not supported on QEMU's microvm (it has no device memory for "
                              "virtio-pmem): attach the image on SCSI instead");
-  if (!vm.devices.network_adapters.empty())
-    throw Error(hr::NotImpl, "network adapters are not supported by the QEMU backend yet");
+  // Each NIC is its endpoint's persistent tap (made and put on the network's bridge by
+  // network::Hcn::attach_to_vm), opened by name; the guest finds it by its MAC.
+  int nic = 0;
+  for (const auto& [id, adapter] : vm.devices.network_adapters) {
+    if (adapter.endpoint_id.empty()) throw Error(hr::ErrInvalidArg, "the network adapter " + id + " has no EndpointId");
+    const std::string netdev = "nic" + std::to_string(nic++);
+    a.insert(a.end(), {"-netdev", "tap,id=" + netdev + ",ifname=" + network::names::host_port(adapter.endpoint_id) +
+                                      ",script=no,downscript=no",
+                       "-device", "virtio-net-device,netdev=" + netdev + ",mac=" + network::names::kernel_mac(adapter.mac_address)});
+  }
 
   if (vm.devices.plan9) {
     // security_model=none: the guest sees the host's owners and modes, as hcsshim's

@@ -32,6 +32,9 @@
 #include "hcs/uvm/machine.hpp"
 #include "hcs/uvm/qemu.hpp"
 #include "hcs/uvm/qmp.hpp"
+#include "hcs/network/guest_adapter.hpp"
+#include "hcs/network/hcn.hpp"
+#include "hcs/network/registry.hpp"
 #include "hcs/uvm/vm_session.hpp"
 #include "proto/compute.pb.h"
 
@@ -72,8 +75,8 @@ struct HostedProcess {
 
 class VmHost {
  public:
-  VmHost(asio::io_context& io, const state::Owned& owned, Json record)
-      : io_(io), owned_(owned), record_(std::move(record)), reaper_(io.get_executor()),
+  VmHost(asio::io_context& io, state::Store& store, const state::Owned& owned, Json record)
+      : io_(io), store_(store), owned_(owned), record_(std::move(record)), reaper_(io.get_executor()),
         server_(io.get_executor()), signals_(io, SIGTERM, SIGINT) {
     document_ = record_.at("Document").get<schema::ComputeSystem>();
     const auto& config = record_.at("Config");
@@ -161,8 +164,32 @@ class VmHost {
                        [this](Result<std::shared_ptr<Qmp>> r) {
                          if (!r.ok()) return boot_done(r.error().wrapped("connect to QEMU's QMP"));
                          qmp_ = r.value();
-                         boot_done(std::nullopt);
+                         configure_nics(0);
                        });
+  }
+
+  // The guest's part of each boot-time NIC (hcsshim.md §4.6), one after the other: the
+  // endpoint's addresses, routes and DNS, read from its HCN record.
+  void configure_nics(size_t next) {
+    const auto& nics = document_.virtual_machine->devices.network_adapters;
+    if (next >= nics.size()) return boot_done(std::nullopt);
+    auto it = std::next(nics.begin(), std::ptrdiff_t(next));
+    schema::ModificationRequest req;
+    try {
+      network::Registry registry(store_);
+      const auto e = registry.endpoint(it->second.endpoint_id);
+      req.resource_type = std::string(schema::resource_type::Network);
+      req.request_type = std::string(schema::request_type::Add);
+      req.settings = Json(network::guest_adapter(e, registry.network(e.host_compute_network), it->first,
+                                                 e.host_compute_namespace));
+    } catch (const Error& e) {
+      return boot_done(e.wrapped("configure the network adapter " + it->first));
+    }
+    guest_->async_modify(req, [this, next, id = it->first](Result<void> r) {
+      if (!r.ok()) return boot_done(r.error().wrapped("configure the network adapter " + id));
+      spdlog::debug("network adapter {} configured", id);
+      configure_nics(next + 1);
+    });
   }
 
   void boot_done(std::optional<Error> failure) {
@@ -668,6 +695,7 @@ class VmHost {
   }
 
   asio::io_context& io_;
+  state::Store& store_;  // the state root, where the HCN records of its NICs are too
   const state::Owned& owned_;
   Json record_;
   schema::ComputeSystem document_;
@@ -735,7 +763,7 @@ int run_vmhost(const std::string& state_root, const std::string& id) {
     if (!record) throw Error(hr::VmcomputeSystemNotFound, "VM '" + id + "' has no record");
     const bool start = record->at("Config").value("Start", true);
     boost::asio::io_context io(1);
-    VmHost host(io, owned, *record);
+    VmHost host(io, store, owned, *record);
     host.begin(start, [&](std::optional<Error> failure) {
       if (failure) {
         write_all(ready.get(), failure->text());
@@ -771,13 +799,28 @@ std::string vmhost_program(const CreateVmOptions& o) {
 }
 }  // namespace
 
+void release_endpoints(const std::string& state_root, const std::string& vm_id) {
+  network::Hcn hcn(state_root);
+  for (const auto& e : hcn.vm_endpoints(vm_id)) hcn.detach_from_vm(e.id);
+}
+
 std::string create_vm(const CreateVmOptions& o) {
   Options vm = o.vm;
   if (vm.id.empty()) vm.id = Guid::random().str();
-  auto document = make_document(vm);
   state::Store store(o.state_root.empty() ? state::default_root() : o.state_root);
   state::Owned owned = store.create("vm", vm.id);
   try {
+    // Each endpoint's tap must exist, on its bridge, before QEMU opens it.
+    for (const auto& key : o.endpoints) {
+      try {
+        const auto e = network::Hcn(store.root()).attach_to_vm(key, vm.id);
+        vm.network_adapters[Guid::random().str()] = schema::NetworkAdapter{e.id, e.mac_address, {}};
+      } catch (...) {
+        release_endpoints(store.root(), vm.id);
+        throw;
+      }
+    }
+    auto document = make_document(vm);
     const Accel accel = resolve_accel(o.accel, document, store.root() + "/accel.json", o.qemu);
     Json record = vm_record(vm.id, document, accel, kCreated, "");
     record["Config"] = Json{{"Qemu", o.qemu},
@@ -809,11 +852,13 @@ std::string create_vm(const CreateVmOptions& o) {
       if (said.empty()) said = "the vmhost exited without a word; its log ends with:\n" + tail_of(log, 10);
       child.wait_exit();  // it removes the VM's state before it exits
       store.remove("vm", vm.id);
+      if (!o.endpoints.empty()) release_endpoints(store.root(), vm.id);
       throw Error(hr::Fail, said);
     }
     return vm.id;
   } catch (...) {
     if (owned.lock) store.remove(owned);
+    if (!o.endpoints.empty()) release_endpoints(store.root(), vm.id);
     throw;
   }
 }

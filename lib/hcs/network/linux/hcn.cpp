@@ -18,6 +18,7 @@
 #include "hcs/core/error.hpp"
 #include "hcs/core/guid.hpp"
 #include "hcs/core/log.hpp"
+#include "hcs/network/guest_adapter.hpp"
 #include "hcs/network/ipam.hpp"
 #include "hcs/network/linux/netlink.hpp"
 #include "hcs/network/linux/netns.hpp"
@@ -119,6 +120,33 @@ std::string free_eth_name(Netlink& nl) {
     if (!taken.count("eth" + std::to_string(i))) return "eth" + std::to_string(i);
 }
 
+// The endpoint's port on its network's bridge: a veth pair (the peer waits, named
+// names::peer, for a namespace) or, for a VM, a persistent tap that QEMU opens.
+void make_port(Netlink& nl, const hcn::HostComputeEndpoint& e, const hcn::HostComputeNetwork& net, bool tap) {
+  const std::string port = names::host_port(e.id), peer = names::peer(e.id);
+  for (const auto& name : tap ? std::vector<std::string>{port} : std::vector<std::string>{port, peer})
+    if (nl.index(name) != 0)
+      throw Error(hr::VmcomputeSystemAlreadyExists, "the interface " + name + " (named from the endpoint ID) exists already");
+  if (tap) {
+    nl.add_tap(port);
+  } else {
+    nl.add_veth(port, peer);
+    nl.set_mac(peer, e.mac_address);
+  }
+  try {
+    nl.set_master(port, names::bridge(net.id));
+    nl.set_up(port);
+  } catch (...) {
+    nl.remove(port);
+    throw;
+  }
+}
+
+std::string vm_of(const hcn::HostComputeEndpoint& e) {
+  if (!e.health.is_object() || !e.health.contains("Extra") || !e.health["Extra"].is_object()) return "";
+  return e.health["Extra"].value("VirtualMachine", std::string());
+}
+
 // The namespace's resolv.conf where `ip netns exec` bind-mounts it over /etc/resolv.conf
 // (/etc/netns/<name>/resolv.conf), from the endpoint's DNS settings.
 std::string resolv_conf_dir(const std::string& ns_name) { return "/etc/netns/" + ns_name; }
@@ -169,11 +197,8 @@ void plumb_into(const hcn::HostComputeNetwork& net, const hcn::HostComputeEndpoi
   const bool own_default = std::any_of(e.routes.begin(), e.routes.end(), [](const auto& r) {
     return r.destination_prefix.empty() || r.destination_prefix == "0.0.0.0/0";
   });
-  if (first_in_namespace && !own_default) {
-    const uint32_t me = ipv4_or_throw(ip.ip_address, "endpoint address");
-    for (const auto& g : gateways(net))
-      if (g.subnet.contains(me)) nl.add_route(ifname, 0, 0, g.address, 0);
-  }
+  if (first_in_namespace && !own_default)
+    if (auto gw = gateway_for(net, ipv4_or_throw(ip.ip_address, "endpoint address"))) nl.add_route(ifname, 0, 0, *gw, 0);
   if (first_in_namespace) write_resolv_conf(e.dns, ns_name);
 }
 
@@ -250,15 +275,9 @@ hcn::HostComputeEndpoint Hcn::create_endpoint(hcn::HostComputeEndpoint e) {
   Undo forget([&] { registry.delete_endpoint(e.id); });
   const auto net = registry.network(e.host_compute_network);
   Netlink nl;
-  const std::string port = names::host_port(e.id), peer = names::peer(e.id);
-  for (const auto& name : {port, peer})
-    if (nl.index(name) != 0)
-      throw Error(hr::VmcomputeSystemAlreadyExists, "the interface " + name + " (named from the endpoint ID) exists already");
-  nl.add_veth(port, peer);
+  const std::string port = names::host_port(e.id);
+  make_port(nl, e, net, /*tap=*/false);
   Undo unlink([&] { nl.remove(port); });
-  nl.set_mac(peer, e.mac_address);
-  nl.set_master(port, names::bridge(net.id));
-  nl.set_up(port);
   Undo unrule([&] { apply_network_rules(registry, net); });  // without this endpoint, once forgotten
   apply_network_rules(registry, net);
   unrule.dismiss();
@@ -380,6 +399,8 @@ void Hcn::add_namespace_endpoint(const std::string& namespace_id, const std::str
   if (!e.host_compute_namespace.empty())
     throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " is in the namespace " +
                                                e.host_compute_namespace + " already");
+  if (const auto vm = vm_of(e); !vm.empty())
+    throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " belongs to the VM " + vm);
   const auto net = registry.network(e.host_compute_network);
   const bool first = std::none_of(ns.resources.begin(), ns.resources.end(),
                                   [](const auto& r) { return r.type == "Endpoint"; });
@@ -411,6 +432,52 @@ void Hcn::remove_namespace_endpoint(const std::string& namespace_id, const std::
 
 std::string Hcn::netns_path(const std::string& namespace_id) const {
   return netns::path(names::netns(namespace_(namespace_id).id));
+}
+
+// --- utility VMs -----------------------------------------------------------------------
+
+hcn::HostComputeEndpoint Hcn::attach_to_vm(const std::string& key, const std::string& vm_id) {
+  state::check_id(vm_id, "VM ID");
+  auto lock = store_.lock(kHostLock);
+  Registry registry(store_);
+  auto e = registry.endpoint(key);
+  if (!e.host_compute_namespace.empty())
+    throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " is in the namespace " + e.host_compute_namespace);
+  if (const auto vm = vm_of(e); !vm.empty())
+    throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " belongs to the VM " + vm + " already");
+  const auto net = registry.network(e.host_compute_network);
+  Netlink nl;
+  nl.remove(names::host_port(e.id));  // the veth pair
+  try {
+    make_port(nl, e, net, /*tap=*/true);
+  } catch (...) {
+    make_port(nl, e, net, /*tap=*/false);
+    throw;
+  }
+  if (!e.health.is_object()) e.health = Json::object();
+  e.health["Extra"]["VirtualMachine"] = vm_id;
+  registry.update_endpoint(e);
+  return e;
+}
+
+void Hcn::detach_from_vm(const std::string& key) {
+  auto lock = store_.lock(kHostLock);
+  Registry registry(store_);
+  auto e = registry.endpoint(key);
+  if (vm_of(e).empty()) throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " belongs to no VM");
+  Netlink nl;
+  nl.remove(names::host_port(e.id));  // the tap
+  make_port(nl, e, registry.network(e.host_compute_network), /*tap=*/false);
+  e.health["Extra"].erase("VirtualMachine");
+  if (e.health["Extra"].empty()) e.health.erase("Extra");
+  if (e.health.empty()) e.health = Json();
+  registry.update_endpoint(e);
+}
+
+std::vector<hcn::HostComputeEndpoint> Hcn::vm_endpoints(const std::string& vm_id) const {
+  auto all = Registry(store_).endpoints();
+  std::erase_if(all, [&](const auto& e) { return vm_of(e) != vm_id; });
+  return all;
 }
 
 // --- load balancers ------------------------------------------------------------------

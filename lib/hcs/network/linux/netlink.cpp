@@ -1,6 +1,10 @@
 #include "hcs/network/linux/netlink.hpp"
 
+#include <fcntl.h>
+#include <linux/if_tun.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -10,8 +14,10 @@
 #include <arpa/inet.h>
 
 #include <cctype>
+#include <cstring>
 
 #include "hcs/core/error.hpp"
+#include "hcs/network/names.hpp"
 
 namespace hcs::network {
 
@@ -60,23 +66,6 @@ std::string cidr_text(uint32_t a, int len) {
 
 }  // namespace
 
-std::string mac_for_kernel(const std::string& mac) {
-  std::string out;
-  int digits = 0;
-  for (char c : mac) {
-    if (std::isxdigit(static_cast<unsigned char>(c))) {
-      if (digits > 0 && digits % 2 == 0) out += ':';
-      out += char(std::tolower(static_cast<unsigned char>(c)));
-      ++digits;
-    } else if (c != '-' && c != ':') {
-      digits = -1;
-      break;
-    }
-  }
-  if (digits != 12 || out.size() != 17) throw Error(hr::ErrInvalidArg, "'" + mac + "' is not a MAC address");
-  return out;
-}
-
 Netlink::Netlink() : sock_(nl_socket_alloc()) {
   if (!sock_) throw Error(hr::Fail, "netlink: out of memory");
   if (int rc = nl_connect(sock_, NETLINK_ROUTE); rc < 0) {
@@ -102,8 +91,13 @@ std::vector<LinkInfo> Netlink::links() const {
     auto* l = reinterpret_cast<rtnl_link*>(o);
     const char* kind = rtnl_link_get_type(l);
     const char* alias = rtnl_link_get_ifalias(l);
+    std::string mac;
+    if (nl_addr* a = rtnl_link_get_addr(l); a && nl_addr_get_len(a) == 6) {
+      char buf[32];
+      mac = nl_addr2str(a, buf, sizeof buf);
+    }
     out.push_back({rtnl_link_get_name(l), rtnl_link_get_ifindex(l), rtnl_link_get_master(l), kind ? kind : "",
-                   alias ? alias : "", (rtnl_link_get_flags(l) & IFF_UP) != 0});
+                   alias ? alias : "", mac, (rtnl_link_get_flags(l) & IFF_UP) != 0});
   }
   nl_cache_free(cache);
   return out;
@@ -119,6 +113,38 @@ void Netlink::add_veth(const std::string& name, const std::string& peer) {
   rtnl_link_set_name(l.get(), name.c_str());
   rtnl_link_set_name(rtnl_link_veth_get_peer(l.get()), peer.c_str());
   nl_check(rtnl_link_add(sock_, l.get(), NLM_F_CREATE | NLM_F_EXCL), "add veth " + name + " / " + peer);
+}
+
+void Netlink::add_tap(const std::string& name) {
+  if (name.empty() || name.size() >= IFNAMSIZ) throw Error(hr::ErrInvalidArg, "'" + name + "' is not an interface name");
+  const int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd < 0) throw_errno("open /dev/net/tun");
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name.c_str(), name.size());
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+  const bool ok = ::ioctl(fd, TUNSETIFF, &ifr) == 0 && ::ioctl(fd, TUNSETPERSIST, 1) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) {
+    errno = err;
+    throw_errno("create the tap device " + name);
+  }
+}
+
+void Netlink::flush_addresses(const std::string& name) {
+  const int ifindex = index(name);
+  if (ifindex == 0) throw Error(hr::ErrNotFound, "netlink: no link " + name);
+  nl_cache* cache = nullptr;
+  nl_check(rtnl_addr_alloc_cache(sock_, &cache), "list addresses");
+  for (nl_object* o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+    auto* a = reinterpret_cast<rtnl_addr*>(o);
+    if (rtnl_addr_get_ifindex(a) != ifindex || rtnl_addr_get_family(a) != AF_INET) continue;
+    if (int rc = rtnl_addr_delete(sock_, a, 0); rc < 0 && rc != -NLE_NOADDR) {
+      nl_cache_free(cache);
+      nl_check(rc, "remove an address of " + name);
+    }
+  }
+  nl_cache_free(cache);
 }
 
 namespace {
@@ -156,7 +182,7 @@ void Netlink::set_alias(const std::string& name, const std::string& alias) {
 void Netlink::set_mac(const std::string& name, const std::string& mac) {
   AddrPtr a;
   nl_addr* parsed = nullptr;
-  nl_check(nl_addr_parse(mac_for_kernel(mac).c_str(), AF_LLC, &parsed), "parse MAC " + mac);
+  nl_check(nl_addr_parse(names::kernel_mac(mac).c_str(), AF_LLC, &parsed), "parse MAC " + mac);
   a.reset(parsed);
   change_link(sock_, name, "set the MAC of " + name, [&](rtnl_link* c) { rtnl_link_set_addr(c, a.get()); });
 }

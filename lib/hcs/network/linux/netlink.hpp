@@ -24,6 +24,7 @@ struct LinkInfo {
   int master = 0;        // the bridge it is a port of, 0 if none
   std::string kind;      // "bridge", "veth", ... ("" for a device without one, e.g. lo)
   std::string alias;     // IFLA_IFALIAS ("" if none)
+  std::string mac;       // 00:15:5d:.. ("" if none)
   bool up = false;
 };
 
@@ -42,6 +43,9 @@ class Netlink {
   void add_bridge(const std::string& name);
   // A veth pair, both ends in this namespace.
   void add_veth(const std::string& name, const std::string& peer);
+  // A persistent tap device (it outlives this process until removed), for a VM's NIC:
+  // QEMU attaches to it by name.
+  void add_tap(const std::string& name);
   void set_master(const std::string& name, const std::string& bridge);
   void set_up(const std::string& name);
   void set_down(const std::string& name);
@@ -55,6 +59,8 @@ class Netlink {
   bool remove(const std::string& name);
 
   void add_address(const std::string& name, uint32_t address, int prefix_length);
+  // Removes every IPv4 address of the link (and so the routes through them).
+  void flush_addresses(const std::string& name);
   // A route to `destination`/`prefix_length` (0/0: the default route) through `gateway`
   // (0: on-link) on the link.
   void add_route(const std::string& name, uint32_t destination, int prefix_length, uint32_t gateway, uint32_t metric);
@@ -62,9 +68,5 @@ class Netlink {
  private:
   nl_sock* sock_ = nullptr;
 };
-
-// HNS writes MACs as 00-15-5D-01-02-03; the kernel takes 00:15:5d:01:02:03. Throws
-// ErrInvalidArg for anything that is not six hex bytes.
-std::string mac_for_kernel(const std::string& mac);
 
 }  // namespace hcs::network
