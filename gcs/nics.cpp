@@ -19,6 +19,7 @@ using hcs::Error;
 namespace {
 
 constexpr uint32_t kEthernetMtu = 1500;
+constexpr uint32_t kMinimumMtu = 68;  // IPv4's
 
 std::string nic_with_mac(hcs::network::Netlink& nl, const std::string& mac) {
   const std::string want = hcs::network::names::kernel_mac(mac);
@@ -60,6 +61,8 @@ void Nics::add(const schema::LcowNetworkAdapter& a) {
   if (a.id.empty()) throw Error(hr::ErrInvalidArg, "a Network adapter needs its ID");
   if (adapters_.count(a.id)) throw Error(hr::VmcomputeSystemAlreadyExists, "the network adapter " + a.id + " is configured");
   if (a.vpci_assigned) throw Error(hr::NotImpl, "VPCI-assigned network adapters are not supported");
+  if (a.encap_overhead > kEthernetMtu - kMinimumMtu)
+    throw Error(hr::ErrInvalidArg, "EncapOverhead " + std::to_string(a.encap_overhead) + " leaves no usable MTU");
   hcs::network::Netlink nl;
   const std::string nic = nic_with_mac(nl, a.mac_address);
   // Checked before the NIC is touched: a bad request changes nothing.
@@ -78,8 +81,12 @@ void Nics::add(const schema::LcowNetworkAdapter& a) {
     for (size_t i = 0; i < routes.size(); ++i)
       nl.add_route(nic, routes[i].first.network, routes[i].first.length, routes[i].second, a.routes[i].metric);
   } catch (...) {
-    nl.flush_addresses(nic);
-    nl.set_down(nic);
+    try {  // back as it was; the first error is the one to report
+      nl.flush_addresses(nic);
+      nl.set_down(nic);
+    } catch (const std::exception& e) {
+      spdlog::warn("undoing the configuration of {}: {}", nic, e.what());
+    }
     throw;
   }
   write_resolv_conf(a);
@@ -108,7 +115,10 @@ void Nics::write_resolv_conf(const schema::LcowNetworkAdapter& a) const {
   }
   for (const auto& s : servers) text += "nameserver " + s + "\n";
   const auto tmp = options_.resolv_conf.string() + ".tmp";
-  std::ofstream(tmp) << text;
+  std::ofstream out(tmp);
+  out << text;
+  out.close();
+  if (!out) throw Error(hr::Fail, "write " + tmp);
   std::error_code ec;
   std::filesystem::rename(tmp, options_.resolv_conf, ec);
   if (ec) throw Error(hr::Fail, "write " + options_.resolv_conf.string() + ": " + ec.message());

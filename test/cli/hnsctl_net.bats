@@ -235,6 +235,12 @@ two_endpoints() {
   run H network create nat0 --subnet 10.9.0.0/24
   assert_failure 125
   assert_output --partial "named 'nat0' exists"
+  run H endpoint create --network nat0 --mac 01-00-5E-00-00-01
+  assert_failure 125
+  assert_output --partial "multicast"
+  run H endpoint create --network nat0 -f <(echo '{"Policies": [{"Type": "EncapOverhead", "Settings": {"Overhead": "x"}}]}')
+  assert_failure 125
+  assert_output --partial "EncapOverhead"
   assert_equal "$(ip -n "$HOST" -o link show | wc -l)" "$links"
   run H -o json endpoint list
   assert_output "[]"
@@ -296,6 +302,9 @@ two_endpoints() {
   run H namespace add-endpoint "$NSA" a
   assert_failure
   assert_output --partial "belongs to the VM vm1"
+  run H endpoint delete a
+  assert_failure
+  assert_output --partial "NIC of the running VM vm1"
   run U delete vm1
   assert_success
   run H -o json endpoint show a

@@ -179,6 +179,18 @@ TEST(NetworkRegistry, EndpointsGetFreeAddressesAndNetworksWithEndpointsStay) {
   EXPECT_NE(refusal([&] { reg.create_endpoint(on(n.id, "10.1.1.1")); }).find("outside"), std::string::npos);
   EXPECT_NE(refusal([&] { reg.create_endpoint(on(n.id, "172.30.0.1")); }).find("gateway"), std::string::npos);
   EXPECT_NE(refusal([&] { reg.create_endpoint(on("nope")); }).find("no network"), std::string::npos);
+  auto bad_mac = on(n.id);
+  bad_mac.mac_address = "01-00-5E-00-00-01";
+  EXPECT_NE(refusal([&] { reg.create_endpoint(bad_mac); }).find("multicast"), std::string::npos);
+  bad_mac.mac_address = "zz";
+  EXPECT_NE(refusal([&] { reg.create_endpoint(bad_mac); }).find("not a MAC"), std::string::npos);
+  // An ID is unique across networks, not only within one.
+  const auto other = reg.create_network(nat("other", "172.31.0.0/24"));
+  auto again = on(other.id);
+  again.id = e1.id;
+  EXPECT_NE(refusal([&] { reg.create_endpoint(again); }).find("with ID " + e1.id + " exists"), std::string::npos);
+  EXPECT_EQ(reg.endpoint(e1.id).host_compute_network, n.id) << "the first endpoint's record is untouched";
+  reg.delete_network(other.id);
   EXPECT_EQ(reg.endpoints(n.id).size(), 3u);
 
   EXPECT_NE(refusal([&] { reg.delete_network(n.id); }).find("still has 3 endpoint"), std::string::npos);

@@ -7,6 +7,7 @@
 #include "hcs/core/error.hpp"
 #include "hcs/core/guid.hpp"
 #include "hcs/network/ipam.hpp"
+#include "hcs/network/names.hpp"
 
 namespace hcs::network {
 
@@ -48,6 +49,13 @@ T find_by_id_or_name(state::Store& store, const char* kind, const std::string& k
   for (auto& o : read_all<T>(store, kind))
     if (o.name == key) return o;
   throw Error(hr::ErrNotFound, std::string("no ") + what + " '" + key + "'");
+}
+
+// A unicast, non-zero MAC in a form the kernel takes (names::kernel_mac).
+void check_mac(const std::string& mac) {
+  const std::string k = names::kernel_mac(mac);
+  if (std::stoi(k.substr(0, 2), nullptr, 16) & 1) throw Error(hr::ErrInvalidArg, "the MAC address " + mac + " is multicast");
+  if (k == "00:00:00:00:00:00") throw Error(hr::ErrInvalidArg, "the MAC address " + mac + " is all zeros");
 }
 
 // HNS's own MAC prefix (00-15-5D) and the address's low three bytes: unique on the
@@ -126,8 +134,10 @@ hcn::HostComputeEndpoint Registry::create_endpoint(hcn::HostComputeEndpoint e) {
                                  std::to_string(e.ip_configurations.size()));
   if (e.id.empty()) e.id = Guid::random().str();
   state::check_id(e.id, "endpoint ID");
+  if (!e.mac_address.empty()) check_mac(e.mac_address);
 
   auto lock = store_.lock(kLock);
+  if (store_.get(kEndpoints, e.id)) throw Error(hr::VmcomputeSystemAlreadyExists, "an endpoint with ID " + e.id + " exists");
   const auto net = network(e.host_compute_network);
   e.host_compute_network = net.id;
   struct Candidate {

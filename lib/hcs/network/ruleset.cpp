@@ -169,8 +169,15 @@ void check_endpoint_policies(const std::vector<hcn::Policy>& policies) {
         if (!o.virtual_ip.empty() && !parse_ipv4(o.virtual_ip))
           throw Error(hr::ErrInvalidArg, "VirtualIP '" + o.virtual_ip + "' is not IPv4");
         for (const auto& e : o.exceptions) addresses(e, "Exceptions");
+        if (!o.destinations.empty())
+          throw Error(hr::NotImpl, "OutBoundNAT Destinations are not applied on this host (it would NAT every destination)");
       } else if (p.type == "EncapOverhead") {
-        // Recorded: it lowers the MTU of the NIC a utility VM gets for the endpoint.
+        // Recorded: it lowers the MTU of the NIC a utility VM gets for the endpoint, which
+        // must stay at least IPv4's 68 of Ethernet's 1500.
+        const Json overhead = p.settings.is_object() ? p.settings.value("Overhead", Json(0)) : Json();
+        if (!overhead.is_number_unsigned() || overhead.get<uint64_t>() > kMaxEncapOverhead)
+          throw Error(hr::ErrInvalidArg, "EncapOverhead needs Overhead, a number of bytes up to " +
+                                             std::to_string(kMaxEncapOverhead));
       } else if (kNotAppliedHere.count(p.type)) {
         throw Error(hr::NotImpl, "the " + p.type + " policy is not applied on this host (PortMapping, ACL, " +
                                      "OutBoundNAT and EncapOverhead are)");

@@ -14,6 +14,7 @@
 // VIPs (or local addresses) to the endpoints, spread at random or by source address.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ std::string load_balancer_ruleset(const std::vector<schema::hcn::HostComputeLoad
 // applied; other known HCN types are NotImpl; unknown types and malformed settings are
 // ErrInvalidArg. Throws hcs::Error naming the policy.
 void check_endpoint_policies(const std::vector<schema::hcn::Policy>& policies);
+
+// The largest EncapOverhead: what leaves IPv4's minimum MTU (68) of Ethernet's 1500.
+inline constexpr uint64_t kMaxEncapOverhead = 1500 - 68;
 void check_load_balancer(const schema::hcn::HostComputeLoadBalancer& balancer);
 
 }  // namespace hcs::network

@@ -775,9 +775,11 @@ int run_vmhost(const std::string& state_root, const std::string& id) {
       ready.reset();
     });
     io.run();
-  } catch (const Error& e) {
-    if (ready) write_all(ready.get(), e.text());
-    spdlog::error("vmhost: {}", e.text());
+  } catch (const std::exception& e) {
+    // Anything, even a library's own exception, ends here: the state is removed below.
+    const std::string what = dynamic_cast<const Error*>(&e) ? static_cast<const Error&>(e).text() : e.what();
+    if (ready) write_all(ready.get(), what);
+    spdlog::error("vmhost: {}", what);
     code = 1;
   }
   // The VM is gone: so is everything of it in the state root. The share binds go
@@ -801,7 +803,15 @@ std::string vmhost_program(const CreateVmOptions& o) {
 
 void release_endpoints(const std::string& state_root, const std::string& vm_id) {
   network::Hcn hcn(state_root);
-  for (const auto& e : hcn.vm_endpoints(vm_id)) hcn.detach_from_vm(e.id);
+  std::optional<Error> first;
+  for (const auto& e : hcn.vm_endpoints(vm_id)) {
+    try {
+      hcn.detach_from_vm(e.id);
+    } catch (const Error& err) {  // the others still go back
+      if (!first) first = err;
+    }
+  }
+  if (first) throw *first;
 }
 
 std::string create_vm(const CreateVmOptions& o) {

@@ -94,7 +94,8 @@ void apply_load_balancer_rules(const Registry& registry) {
 }
 
 bool is_member(const hcn::NamespaceResource& r, const std::string& endpoint_id) {
-  return r.type == "Endpoint" && r.data.is_object() && r.data.value("ID", std::string()) == endpoint_id;
+  return r.type == "Endpoint" && r.data.is_object() && r.data.contains("ID") && r.data["ID"].is_string() &&
+         r.data["ID"].get<std::string>() == endpoint_id;
 }
 
 bool attached(const hcn::HostComputeNamespace& ns, const std::string& endpoint_id) {
@@ -127,13 +128,12 @@ void make_port(Netlink& nl, const hcn::HostComputeEndpoint& e, const hcn::HostCo
   for (const auto& name : tap ? std::vector<std::string>{port} : std::vector<std::string>{port, peer})
     if (nl.index(name) != 0)
       throw Error(hr::VmcomputeSystemAlreadyExists, "the interface " + name + " (named from the endpoint ID) exists already");
-  if (tap) {
-    nl.add_tap(port);
-  } else {
-    nl.add_veth(port, peer);
-    nl.set_mac(peer, e.mac_address);
-  }
+  if (tap) nl.add_tap(port);
+  else nl.add_veth(port, peer);
   try {
+    if (!tap) nl.set_mac(peer, e.mac_address);
+    // The alias goes with the peer into a namespace, where it finds the interface again.
+    if (!tap) nl.set_alias(peer, e.id);
     nl.set_master(port, names::bridge(net.id));
     nl.set_up(port);
   } catch (...) {
@@ -144,7 +144,16 @@ void make_port(Netlink& nl, const hcn::HostComputeEndpoint& e, const hcn::HostCo
 
 std::string vm_of(const hcn::HostComputeEndpoint& e) {
   if (!e.health.is_object() || !e.health.contains("Extra") || !e.health["Extra"].is_object()) return "";
-  return e.health["Extra"].value("VirtualMachine", std::string());
+  const auto& vm = e.health["Extra"].value("VirtualMachine", Json());
+  return vm.is_string() ? vm.get<std::string>() : "";
+}
+
+// Taking a NIC's tap from under a running QEMU would leave the guest's NIC dead.
+void check_vm_gone(state::Store& store, const hcn::HostComputeEndpoint& e) {
+  const std::string vm = vm_of(e);
+  if (!vm.empty() && state::valid_id(vm) && store.alive("vm", vm))
+    throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " is a NIC of the running VM " + vm +
+                                               ": delete the VM first");
 }
 
 // The namespace's resolv.conf where `ip netns exec` bind-mounts it over /etc/resolv.conf
@@ -183,7 +192,6 @@ void plumb_into(const hcn::HostComputeNetwork& net, const hcn::HostComputeEndpoi
   Netlink nl;
   const std::string ifname = free_eth_name(nl);
   nl.rename(names::peer(e.id), ifname);
-  nl.set_alias(ifname, e.id);
   const auto& ip = e.ip_configurations.at(0);
   nl.add_address(ifname, ipv4_or_throw(ip.ip_address, "endpoint address"), ip.prefix_length);
   nl.set_up(ifname);
@@ -278,9 +286,7 @@ hcn::HostComputeEndpoint Hcn::create_endpoint(hcn::HostComputeEndpoint e) {
   const std::string port = names::host_port(e.id);
   make_port(nl, e, net, /*tap=*/false);
   Undo unlink([&] { nl.remove(port); });
-  Undo unrule([&] { apply_network_rules(registry, net); });  // without this endpoint, once forgotten
-  apply_network_rules(registry, net);
-  unrule.dismiss();
+  apply_network_rules(registry, net);  // one transaction: on failure the old rules stay
   unlink.dismiss();
   forget.dismiss();
   lock.unlock();
@@ -308,6 +314,12 @@ void Hcn::delete_endpoint(const std::string& key) {
   Registry registry(store_);
   const auto e = registry.endpoint(key);
   registry.check_endpoint_deletable(e.id);
+  check_vm_gone(store_, e);
+  // The rules go first (one transaction): a failure leaves the endpoint whole.
+  const auto net = registry.network(e.host_compute_network);
+  auto others = registry.endpoints(net.id);
+  std::erase_if(others, [&](const auto& o) { return o.id == e.id; });
+  nftables::run(network_ruleset(net, others));
   if (!e.host_compute_namespace.empty()) {
     // Detach from the record too, so the namespace can be deleted afterwards.
     try {
@@ -321,7 +333,6 @@ void Hcn::delete_endpoint(const std::string& key) {
   // Removing the host end removes the pair, wherever the peer is.
   Netlink().remove(names::host_port(e.id));
   registry.delete_endpoint(e.id);
-  apply_network_rules(registry, registry.network(e.host_compute_network));
 }
 
 hcn::HostComputeEndpoint Hcn::modify_endpoint_policies(const std::string& key, const std::string& request_type,
@@ -465,6 +476,7 @@ void Hcn::detach_from_vm(const std::string& key) {
   Registry registry(store_);
   auto e = registry.endpoint(key);
   if (vm_of(e).empty()) throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " belongs to no VM");
+  check_vm_gone(store_, e);
   Netlink nl;
   nl.remove(names::host_port(e.id));  // the tap
   make_port(nl, e, registry.network(e.host_compute_network), /*tap=*/false);
