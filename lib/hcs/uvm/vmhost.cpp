@@ -797,7 +797,7 @@ namespace {
 std::string vmhost_program(const CreateVmOptions& o) {
   if (!o.vmhost.empty()) return o.vmhost;
   if (const char* env = std::getenv("HCSKIT_VMHOST"); env && *env) return env;
-  return find_companion("hcs-vmhost", "../vmhost", "$HCSKIT_VMHOST");
+  return find_companion("hcs-vmhost", "../hcs-vmhost", "$HCSKIT_VMHOST");
 }
 }  // namespace
 

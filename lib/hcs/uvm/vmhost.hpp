@@ -1,5 +1,5 @@
 // vmhost: the owner of a long-lived utility VM on a Linux host (hcsshim's HCS does
-// this on Windows), run as its own small static program, hcs-vmhost (tools/vmhost), so
+// this on Windows), run as its own small static program, hcs-vmhost (tools/hcs-vmhost), so
 // that a VM's owner keeps only what it uses in memory. `uvmctl create` spawns it
 // detached; it is QEMU's parent, holds the
 // bridge to the gcs, keeps the VM's state record, and serves the compute service
