@@ -3,9 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
-#include <sstream>
 
 #include "hcs/core/error.hpp"
+#include "hcs/network/dns.hpp"
 #include "hcs/network/ipam.hpp"
 #include "hcs/network/linux/netlink.hpp"
 #include "hcs/network/names.hpp"
@@ -31,15 +31,6 @@ std::string nic_with_mac(hcs::network::Netlink& nl, const std::string& mac) {
 uint32_t ipv4(const std::string& text, const std::string& what) {
   if (auto a = hcs::network::parse_ipv4(text)) return *a;
   throw Error(hr::ErrInvalidArg, what + " '" + text + "' is not an IPv4 address");
-}
-
-std::vector<std::string> split_commas(const std::string& csv) {
-  std::vector<std::string> out;
-  std::string item;
-  std::istringstream in(csv);
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
 }
 
 }  // namespace
@@ -105,15 +96,9 @@ void Nics::remove(const schema::LcowNetworkAdapter& request) {
 }
 
 void Nics::write_resolv_conf(const schema::LcowNetworkAdapter& a) const {
-  const auto servers = split_commas(a.dns_server_list);
+  const auto servers = hcs::network::split_list(a.dns_server_list);
   if (servers.empty()) return;
-  std::string text;
-  if (auto suffixes = split_commas(a.dns_suffix); !suffixes.empty()) {
-    text += "search";
-    for (const auto& s : suffixes) text += " " + s;
-    text += "\n";
-  }
-  for (const auto& s : servers) text += "nameserver " + s + "\n";
+  const std::string text = hcs::network::resolv_conf(hcs::network::split_list(a.dns_suffix), servers);
   const auto tmp = options_.resolv_conf.string() + ".tmp";
   std::ofstream out(tmp);
   out << text;

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "hcs/core/error.hpp"
+#include "hcs/network/registry.hpp"
 #include "objects.hpp"
 
 namespace hnsctl {
@@ -12,9 +13,8 @@ namespace {
 // Where the endpoint is: its namespace, or the utility VM that has it as a NIC.
 std::string where(const hcn::HostComputeEndpoint& e) {
   if (!e.host_compute_namespace.empty()) return e.host_compute_namespace;
-  if (e.health.is_object() && e.health.contains("Extra") && e.health["Extra"].is_object())
-    if (auto vm = e.health["Extra"].value("VirtualMachine", std::string()); !vm.empty()) return "vm:" + vm;
-  return "";
+  const std::string vm = hcs::network::attached_vm(e);
+  return vm.empty() ? "" : "vm:" + vm;
 }
 }  // namespace
 

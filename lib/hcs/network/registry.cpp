@@ -68,6 +68,21 @@ std::string mac_for(uint32_t address) {
 
 }  // namespace
 
+std::string attached_vm(const hcn::HostComputeEndpoint& e) {
+  if (!e.health.is_object() || !e.health.contains("Extra") || !e.health["Extra"].is_object()) return "";
+  const auto& vm = e.health["Extra"].value("VirtualMachine", Json());
+  return vm.is_string() ? vm.get<std::string>() : "";
+}
+
+void set_attached_vm(hcn::HostComputeEndpoint& e, const std::string& vm_id) {
+  if (!e.health.is_object()) e.health = Json::object();
+  if (!e.health["Extra"].is_object()) e.health["Extra"] = Json::object();
+  if (!vm_id.empty()) return void(e.health["Extra"]["VirtualMachine"] = vm_id);
+  e.health["Extra"].erase("VirtualMachine");
+  if (e.health["Extra"].empty()) e.health.erase("Extra");
+  if (e.health.empty()) e.health = Json();
+}
+
 bool linux_network_type(const std::string& type) {
   using namespace hcn::network_type;
   return type == NAT || type == ICS || type == Transparent || type == L2Bridge || type == Private;

@@ -65,6 +65,11 @@ class Registry {
   state::Store& store_;
 };
 
+// The utility VM that has the endpoint as a NIC ("" if none). HCN records it in the
+// endpoint's Health.Extra.VirtualMachine; set_attached_vm("") clears it.
+std::string attached_vm(const schema::hcn::HostComputeEndpoint& endpoint);
+void set_attached_vm(schema::hcn::HostComputeEndpoint& endpoint, const std::string& vm_id);
+
 // Network types HNS has that mean nothing on a Linux host (NotImpl), and the others.
 bool linux_network_type(const std::string& type);
 

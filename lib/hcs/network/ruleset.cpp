@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "hcs/core/error.hpp"
+#include "hcs/network/dns.hpp"
 #include "hcs/network/ipam.hpp"
 #include "hcs/network/names.hpp"
 
@@ -20,18 +21,6 @@ namespace {
 const std::set<std::string> kNotAppliedHere = {"QOS",      "L2Driver",     "SDNRoute",         "L4Proxy",
                                                "L4WFPPROXY", "PortName",   "Iov",              "ProviderAddress",
                                                "InterfaceConstraint", "TierAcl"};
-
-std::vector<std::string> split_list(const std::string& csv) {
-  std::vector<std::string> out;
-  std::string item;
-  std::istringstream in(csv);
-  while (std::getline(in, item, ',')) {
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 // A list with something in it (", " holds nothing, and nft refuses an empty set).
 bool has_items(const std::string& csv) { return !split_list(csv).empty(); }

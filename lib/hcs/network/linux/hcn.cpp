@@ -18,6 +18,7 @@
 #include "hcs/core/error.hpp"
 #include "hcs/core/guid.hpp"
 #include "hcs/core/log.hpp"
+#include "hcs/network/dns.hpp"
 #include "hcs/network/guest_adapter.hpp"
 #include "hcs/network/ipam.hpp"
 #include "hcs/network/linux/netlink.hpp"
@@ -142,15 +143,10 @@ void make_port(Netlink& nl, const hcn::HostComputeEndpoint& e, const hcn::HostCo
   }
 }
 
-std::string vm_of(const hcn::HostComputeEndpoint& e) {
-  if (!e.health.is_object() || !e.health.contains("Extra") || !e.health["Extra"].is_object()) return "";
-  const auto& vm = e.health["Extra"].value("VirtualMachine", Json());
-  return vm.is_string() ? vm.get<std::string>() : "";
-}
 
 // Taking a NIC's tap from under a running QEMU would leave the guest's NIC dead.
 void check_vm_gone(state::Store& store, const hcn::HostComputeEndpoint& e) {
-  const std::string vm = vm_of(e);
+  const std::string vm = attached_vm(e);
   if (!vm.empty() && state::valid_id(vm) && store.alive("vm", vm))
     throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " is a NIC of the running VM " + vm +
                                                ": delete the VM first");
@@ -162,12 +158,10 @@ std::string resolv_conf_dir(const std::string& ns_name) { return "/etc/netns/" +
 
 void write_resolv_conf(const hcn::Dns& dns, const std::string& ns_name) {
   if (dns.server_list.empty()) return;
-  std::string text = "# written by hcskit for the HCN namespace's first endpoint\n";
-  std::string search = dns.domain;
-  for (const auto& s : dns.search) search += (search.empty() ? "" : " ") + s;
-  if (!search.empty()) text += "search " + search + "\n";
-  for (const auto& s : dns.server_list) text += "nameserver " + s + "\n";
-  for (const auto& o : dns.options) text += "options " + o + "\n";
+  std::vector<std::string> search = dns.search;
+  if (!dns.domain.empty()) search.insert(search.begin(), dns.domain);
+  const std::string text = "# written by hcskit for the HCN namespace's first endpoint\n" +
+                           resolv_conf(search, dns.server_list, dns.options);
   const std::string dir = resolv_conf_dir(ns_name);
   ::mkdir("/etc/netns", 0755);
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir " + dir);
@@ -410,7 +404,7 @@ void Hcn::add_namespace_endpoint(const std::string& namespace_id, const std::str
   if (!e.host_compute_namespace.empty())
     throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " is in the namespace " +
                                                e.host_compute_namespace + " already");
-  if (const auto vm = vm_of(e); !vm.empty())
+  if (const auto vm = attached_vm(e); !vm.empty())
     throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " belongs to the VM " + vm);
   const auto net = registry.network(e.host_compute_network);
   const bool first = std::none_of(ns.resources.begin(), ns.resources.end(),
@@ -454,7 +448,7 @@ hcn::HostComputeEndpoint Hcn::attach_to_vm(const std::string& key, const std::st
   auto e = registry.endpoint(key);
   if (!e.host_compute_namespace.empty())
     throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " is in the namespace " + e.host_compute_namespace);
-  if (const auto vm = vm_of(e); !vm.empty())
+  if (const auto vm = attached_vm(e); !vm.empty())
     throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " belongs to the VM " + vm + " already");
   const auto net = registry.network(e.host_compute_network);
   Netlink nl;
@@ -465,8 +459,7 @@ hcn::HostComputeEndpoint Hcn::attach_to_vm(const std::string& key, const std::st
     make_port(nl, e, net, /*tap=*/false);
     throw;
   }
-  if (!e.health.is_object()) e.health = Json::object();
-  e.health["Extra"]["VirtualMachine"] = vm_id;
+  set_attached_vm(e, vm_id);
   registry.update_endpoint(e);
   return e;
 }
@@ -475,20 +468,18 @@ void Hcn::detach_from_vm(const std::string& key) {
   auto lock = store_.lock(kHostLock);
   Registry registry(store_);
   auto e = registry.endpoint(key);
-  if (vm_of(e).empty()) throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " belongs to no VM");
+  if (attached_vm(e).empty()) throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " belongs to no VM");
   check_vm_gone(store_, e);
   Netlink nl;
   nl.remove(names::host_port(e.id));  // the tap
   make_port(nl, e, registry.network(e.host_compute_network), /*tap=*/false);
-  e.health["Extra"].erase("VirtualMachine");
-  if (e.health["Extra"].empty()) e.health.erase("Extra");
-  if (e.health.empty()) e.health = Json();
+  set_attached_vm(e, "");
   registry.update_endpoint(e);
 }
 
 std::vector<hcn::HostComputeEndpoint> Hcn::vm_endpoints(const std::string& vm_id) const {
   auto all = Registry(store_).endpoints();
-  std::erase_if(all, [&](const auto& e) { return vm_of(e) != vm_id; });
+  std::erase_if(all, [&](const auto& e) { return attached_vm(e) != vm_id; });
   return all;
 }
 
