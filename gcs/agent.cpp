@@ -386,13 +386,20 @@ void Agent::modify_settings(const Call& call, Reply reply) {
 void Agent::create_container(const Call& call, Reply reply) {
   auto req = schema::decode<schema::ContainerCreateRequest>(call.body);
   if (is_uvm(call)) throw Error(hr::ErrInvalidArg, "cannot create a container with the null id");
+  auto& spec = req.container_config.value.oci_specification;
+  nics_.join(spec);
+  // Read; and crun's parser refuses a Windows section without its layerFolders.
+  if (spec.is_object()) spec.erase("windows");
   containers_.create(call.base.container_id, req.container_config.value, reply);
 }
 
 void Agent::delete_container_state(const Call& call, Reply reply) {
   schema::decode<schema::Request>(call.body);
   if (is_uvm(call)) throw Error(hr::ErrInvalidArg, "cannot delete the state of the null container");
-  containers_.remove(call.base.container_id, reply);
+  containers_.remove(call.base.container_id, [this, reply](hcs::Result<Json> r) {
+    nics_.prune();  // the container may have been the last one in a network namespace
+    reply(std::move(r));
+  });
 }
 
 void Agent::notify_exit(const std::string& id, const std::string& type) {

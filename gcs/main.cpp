@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
   app.add_option("--wait-for", opts.storage.wait_for,
                  "storage requests wait (up to 10 s) for this file, which the VM's init creates once it has loaded "
                  "its kernel modules");
+  app.add_option("--etc-dir", opts.nics.etc,
+                 "where the network adapters' DNS settings go: resolv.conf, and netns/<name>/resolv.conf for a "
+                 "network namespace")
+      ->capture_default_str();
   std::string runtime = "auto";
   app.add_option("--root", opts.containers.root, "container bundles, runtime state and work files live under it")
       ->capture_default_str();

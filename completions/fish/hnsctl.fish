@@ -168,7 +168,7 @@ for verb in add-endpoint remove-endpoint
 end
 complete -c hnsctl -n '__hnsctl_verb namespace delete' -a '(__hnsctl_objects namespace)' -d 'Namespace'
 complete -c hnsctl -n '__hnsctl_verb namespace create' -l id -x -d 'Its ID (default: a new GUID)'
-complete -c hnsctl -n '__hnsctl_verb namespace create' -l type -x -a 'Host HostDefault' -d 'The namespace type'
+complete -c hnsctl -n '__hnsctl_verb namespace create' -l type -x -a 'Host HostDefault Guest GuestDefault' -d 'The namespace type'
 
 # hnsctl policy
 complete -c hnsctl -n '__hnsctl_at policy' -a 'list ls' -d 'Print the policies of an endpoint'

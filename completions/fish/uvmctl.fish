@@ -179,6 +179,8 @@ for verb in run create
     complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -l accel -x -a 'auto kvm tcg' -d 'Acceleration'
     complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -l qemu -r -F -d 'The QEMU binary'
     complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -l timeout -x -d 'Seconds the VM may take to boot'
+    complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -l endpoint -x -d 'An HCN endpoint that becomes a NIC'
+    complete -c uvmctl -n "__uvmctl_at $verb; and not contains -- -- (commandline -opc)" -l network-namespace -x -d 'An HCN namespace whose endpoints become NICs'
     complete -c uvmctl -n "__uvmctl_at $verb" -s h -l help -d 'Print help and exit'
 end
 set -l run_vm '__uvmctl_at run; and not contains -- -- (commandline -opc)'
@@ -189,7 +191,6 @@ complete -c uvmctl -n $run_vm -s w -l cwd -x -d 'Working directory in the guest'
 complete -c uvmctl -n $run_vm -l guest-log -d 'Copy the gcs log to stderr'
 complete -c uvmctl -n $run_vm -l bundle -x -a '(__fish_complete_directories)' -d 'Run this OCI bundle as a container'
 complete -c uvmctl -n '__uvmctl_at create' -l no-start -d 'Record the VM but do not boot it'
-complete -c uvmctl -n '__uvmctl_at create' -l endpoint -r -d 'An HCN endpoint that becomes a NIC'
 
 # Verbs that take VM ids.
 for verb in start exec inspect console logs stop kill pause resume

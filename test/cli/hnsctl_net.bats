@@ -318,6 +318,93 @@ two_endpoints() {
   assert_success
 }
 
+@test "a Guest namespace is made inside the VM that takes its endpoints; the VM's own namespace keeps none of it" {
+  command -v qemu-system-x86_64 >/dev/null || skip "QEMU is not installed"
+  [ -f "$BOOT/vmlinux" ] && [ -f "$BOOT/initrd.img" ] || skip "no boot files: $(tail -n 3 "$BATS_FILE_TMPDIR/bootfiles.log")"
+  H network create nat0 --subnet 172.30.0.0/24 --dns-server 192.0.2.53 --dns-domain example.test
+  POD=$(H namespace create --type Guest)
+  H endpoint create --network nat0 --name a --namespace "$POD"
+  H endpoint create --network nat0 --name b --namespace "$POD"
+  # Nothing of it on the host: no network namespace, and no path to give a runtime.
+  [ ! -e "/run/netns/hcn-$POD" ]
+  run H namespace path "$POD"
+  assert_failure
+  assert_output --partial "Guest namespace"
+  run H namespace list
+  assert_output --partial "(in its VM)"
+  U() { nsenter --net="/run/netns/$HOST" "$UVMCTL" --root "$ROOT" "$@"; }
+  run U create --accel tcg --memory 512 --cpus 1 --boot-files "$BOOT" --id vm1 --network-namespace "$POD"
+  assert_success
+  run H endpoint list
+  assert_output --partial "vm:vm1"
+  # The VM's own namespace has neither NIC; the namespace of the pod's ID has both.
+  run U exec vm1 -- ip -o -4 addr
+  assert_success
+  refute_output --partial "172.30.0."
+  run U exec vm1 -- nsenter --net="/run/netns/hcn-$POD" sh -c \
+    'ip -o -4 addr; ip route; ping -c 1 -W 5 172.30.0.1 >/dev/null && echo gateway-ok'
+  assert_success
+  assert_output --partial "inet 172.30.0.2/24"
+  assert_output --partial "inet 172.30.0.3/24"
+  assert_output --partial "default via 172.30.0.1"
+  assert_output --partial "gateway-ok"
+  run U exec vm1 -- cat "/etc/netns/hcn-$POD/resolv.conf"
+  assert_output --partial "nameserver 192.0.2.53"
+  # The endpoints stay the VM's until it goes.
+  run H namespace remove-endpoint "$POD" a
+  assert_failure
+  assert_output --partial "NIC of the VM vm1"
+  run U delete vm1
+  assert_success
+  run H namespace remove-endpoint "$POD" a
+  assert_success
+  run H endpoint delete a b
+  assert_success
+  run H namespace delete "$POD"
+  assert_success
+}
+
+@test "a container in a utility VM joins the Guest namespace its spec names, with the endpoint and its DNS" {
+  command -v qemu-system-x86_64 >/dev/null || skip "QEMU is not installed"
+  [ -f "$BOOT/vmlinux" ] && [ -f "$BOOT/initrd.img" ] || skip "no boot files: $(tail -n 3 "$BATS_FILE_TMPDIR/bootfiles.log")"
+  [ -f "$FX/bundle/config.json" ] || skip "no fixtures: $(tail -n 3 "$BATS_FILE_TMPDIR/fixtures.log")"
+  H network create nat0 --subnet 172.30.0.0/24 --dns-server 192.0.2.53 --dns-domain example.test
+  POD=$(H namespace create --type Guest)
+  H endpoint create --network nat0 --name a --namespace "$POD"
+  NSB=$(H namespace create)
+  NAMESPACES=$NSB
+  H endpoint create --network nat0 --name b --namespace "$NSB"
+  serve in_ns "$NSB" -- 0.0.0.0 80 b
+  serve ip netns exec "$OUT" -- 198.51.100.2 9000 outside
+  mkdir -p "$TMP/bundle"
+  cp -a "$FX/bundle/rootfs" "$TMP/bundle/rootfs"
+  jq --arg pod "$POD" '
+      .windows.network.networkNamespace = $pod
+      | .process.args = ["sh", "-c", "ip -o -4 addr show dev eth0; ip route; cat /etc/resolv.conf; nc -w 5 172.30.0.3 80; nc -w 5 198.51.100.2 9000"]' \
+    "$FX/bundle/config.json" >"$TMP/bundle/config.json"
+  U() { nsenter --net="/run/netns/$HOST" "$UVMCTL" --root "$ROOT" "$@"; }
+  run U run --accel tcg --memory 512 --cpus 1 --boot-files "$BOOT" --network-namespace "$POD" --bundle "$TMP/bundle"
+  assert_success
+  assert_output --partial "inet 172.30.0.2/24"
+  assert_output --partial "default via 172.30.0.1"
+  assert_output --partial "nameserver 192.0.2.53"
+  assert_output --partial "search example.test"
+  assert_output --partial "b 172.30.0.2"
+  assert_output --partial "outside 198.51.100.1"
+  # The run is over: the endpoint is a veth on the host again, and the VM is gone.
+  run H -o json endpoint show a
+  assert_equal "$(jq -c .Health <<<"$output")" null
+  [ -z "$(ls "$ROOT/vm" 2>/dev/null)" ]
+  # A spec naming a namespace the VM has no NIC of is refused, clearly.
+  jq '.windows.network.networkNamespace = "no-such-pod"' "$TMP/bundle/config.json" >"$TMP/bundle/c2" &&
+    mv "$TMP/bundle/c2" "$TMP/bundle/config.json"
+  run U run --accel tcg --memory 512 --cpus 1 --boot-files "$BOOT" --network-namespace "$POD" --bundle "$TMP/bundle"
+  assert_failure
+  assert_output --partial "no-such-pod has no network adapter in this VM"
+  run H -o json endpoint show a
+  assert_equal "$(jq -c .Health <<<"$output")" null
+}
+
 @test "list and features summarise the host" {
   two_endpoints
   run H list

@@ -25,6 +25,11 @@ make_topology() {
 # (which takes any bridge, veth or rule left in them along).
 remove_topology() {
   local kind d ns
+  # A VM a failed test left: it holds endpoints (and its QEMU would outlive the test).
+  for d in "$ROOT"/vm/*/; do
+    [ -d "$d" ] || continue
+    nsenter --net="/run/netns/$HOST" "$UVMCTL" --root "$ROOT" delete --force "$(basename "$d")" >/dev/null 2>&1 || true
+  done
   # The servers first: one still holding the test's output would keep bats waiting.
   for ns in "$HOST" "$OUT" $(ls "$ROOT/namespace" 2>/dev/null | sed 's/^/hcn-/'); do
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true

@@ -5,6 +5,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <fstream>
 #include <set>
 
@@ -60,6 +63,7 @@ class GcsContainer : public ::testing::TestWithParam<std::string> {
     cgroup_parent = "/" + env->dir.filename().string();
     env->gcs_args = {"--runtime", GetParam(), "--root", root.string(), "--cgroup-parent", cgroup_parent};
     env->gcs_args.insert(env->gcs_args.end(), more_args.begin(), more_args.end());
+    env->wrapper = wrapper;
     env->start_gcs();
     guest = env->connect();
   }
@@ -167,6 +171,7 @@ class GcsContainer : public ::testing::TestWithParam<std::string> {
   }
 
   std::vector<std::string> more_args;  // set by derived fixtures before SetUp()
+  std::vector<std::string> wrapper;    // likewise: what the gcs runs under
   std::string cgroup_parent;
   std::unique_ptr<Gcs> env;
   fs::path root;
@@ -497,6 +502,178 @@ TEST_P(GcsContainerBadInput, DirectoriesOutsideTheRootOrShared) {
   ASSERT_FALSE(inner.ok());
   EXPECT_EQ(inner.error().code(), hcs::hr::ErrInvalidArg) << inner.error().text();
   teardown("dirs");
+}
+
+// Network adapters with a NamespaceID: the gcs runs in a network namespace of the test's
+// own (its "VM"), where veth ends with HNS MAC addresses stand in for the VM's NICs.
+class GcsNetwork : public GcsContainer {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+    static int counter = 0;
+    const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    vm_netns = "hk-gcsvm-" + tag;
+    pod = "Pod-" + tag;  // the gcs compares IDs without case
+    pod_netns = "hcn-pod-" + tag;
+    char tmpl[] = "/tmp/hcskit-etc-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    etc = tmpl;
+    sh("ip netns add " + vm_netns);
+    for (int i = 1; i <= 2; ++i)
+      sh("ip -n " + vm_netns + " link add nic" + std::to_string(i) + " address " + mac(i, ':') +
+         " type veth peer name peer" + std::to_string(i));
+    sh("ip -n " + vm_netns + " link set peer1 up");
+    wrapper = {"nsenter", "--net=/run/netns/" + vm_netns};
+    more_args = {"--etc-dir", etc.string()};
+    GcsContainer::SetUp();
+  }
+  void TearDown() override {
+    GcsContainer::TearDown();
+    if (vm_netns.empty()) return;
+    ::system(("ip netns del " + pod_netns + " 2>/dev/null").c_str());
+    ::system(("ip netns del " + vm_netns + " 2>/dev/null").c_str());
+    std::error_code ec;
+    fs::remove_all(etc, ec);
+  }
+
+  static std::string mac(int i, char sep) {
+    std::string m = "00-15-5D-AA-00-0" + std::to_string(i);
+    if (sep == ':') {
+      std::replace(m.begin(), m.end(), '-', ':');
+      std::transform(m.begin(), m.end(), m.begin(), ::tolower);
+    }
+    return m;
+  }
+  static std::string sh(const std::string& cmd) {
+    std::string out;
+    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+    char buf[4096];
+    for (size_t n; (n = ::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    EXPECT_EQ(::pclose(p), 0) << cmd << ": " << out;
+    return out;
+  }
+  static std::string try_sh(const std::string& cmd, int& status) {
+    std::string out;
+    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+    char buf[4096];
+    for (size_t n; (n = ::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    status = ::pclose(p);
+    return out;
+  }
+  Json adapter(int i, const std::string& ns) {
+    Json a = {{"ID", "nic" + std::to_string(i)},
+              {"MacAddress", mac(i, '-')},
+              {"IPConfigs", Json::array({{{"IPAddress", "10.99.0." + std::to_string(i + 1)}, {"PrefixLength", 24}}})},
+              {"Routes", Json::array({{{"NextHop", "10.99.0.1"}, {"DestinationPrefix", "0.0.0.0/0"}}})},
+              {"DNSServerList", "10.99.0.53"},
+              {"DNSSuffix", "pod.test"}};
+    if (!ns.empty()) a["NamespaceID"] = ns;
+    return a;
+  }
+  Result<void> network(const std::string& type, Json settings) {
+    hcs::schema::ModificationRequest r;
+    r.resource_type = "Network";
+    r.request_type = type;
+    r.settings = std::move(settings);
+    return await<Result<void>>(env->io, [&](auto cb) { guest->async_modify(r, cb); }, std::chrono::seconds(30));
+  }
+  fs::path pod_resolv() const { return etc / "netns" / pod_netns / "resolv.conf"; }
+
+  std::string vm_netns, pod, pod_netns;
+  fs::path etc;
+};
+INSTANTIATE_TEST_SUITE_P(Runtime, GcsNetwork, ::testing::Values("runc", "crun"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(GcsNetwork, NicsMoveIntoTheNamespaceTheContainerJoins) {
+  ASSERT_TRUE(network("Add", adapter(1, pod)).ok());
+  auto second = network("Add", adapter(2, pod));  // the same subnet: its default route is the first's
+  ASSERT_TRUE(second.ok()) << second.error().text();
+  // Gone from the VM's namespace, configured in the pod's.
+  int status = 0;
+  try_sh("ip -n " + vm_netns + " link show nic1", status);
+  EXPECT_NE(status, 0) << "nic1 is still in the VM's namespace";
+  const auto addrs = sh("ip -n " + pod_netns + " -o -4 addr");
+  EXPECT_NE(addrs.find("nic1    inet 10.99.0.2/24"), std::string::npos) << addrs;
+  EXPECT_NE(addrs.find("nic2    inet 10.99.0.3/24"), std::string::npos) << addrs;
+  EXPECT_NE(sh("ip -n " + pod_netns + " route").find("default via 10.99.0.1 dev nic1"), std::string::npos);
+  EXPECT_EQ(slurp(pod_resolv()), "search pod.test\nnameserver 10.99.0.53\n");
+  EXPECT_FALSE(fs::exists(etc / "resolv.conf")) << "the VM's own resolv.conf was written";
+
+  // A container naming the namespace is in it, and sees its DNS settings.
+  auto c = [&] {
+    EXPECT_TRUE(modify("CombinedLayers", "Add", layers_settings("pod", {fixtures() / "rootfs"})).ok());
+    Json s = spec("pod", {"sleep", "1000"});
+    s["windows"] = {{"network", {{"networkNamespace", "pod-" + pod.substr(4)}}}, {"layerFolders", Json::array()}};
+    return try_create("pod", s).value();
+  }();
+  auto init = start(c, pipes());
+  auto r = env->finish(start(c, exec_of({"sh", "-c", "readlink /proc/self/ns/net; ip -o -4 addr; cat /etc/resolv.conf"})));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  struct stat st{};
+  ASSERT_EQ(::stat(("/run/netns/" + pod_netns).c_str(), &st), 0);
+  EXPECT_NE(r.out.find("net:[" + std::to_string(st.st_ino) + "]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("inet 10.99.0.2/24"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("nameserver 10.99.0.53"), std::string::npos) << r.out;
+  EXPECT_EQ(slurp(bundle("pod") / "config.json").find("\"windows\""), std::string::npos) << "the runtime got a Windows section";
+
+  // Remove brings the NICs home, bare and down; the namespace stays while the container runs.
+  ASSERT_TRUE(network("Remove", {{"ID", "nic1"}}).ok());
+  ASSERT_TRUE(network("Remove", {{"ID", "nic2"}}).ok());
+  const auto home = sh("ip -n " + vm_netns + " -o link show nic1");
+  EXPECT_NE(home.find("state DOWN"), std::string::npos) << home;
+  EXPECT_EQ(sh("ip -n " + vm_netns + " -o -4 addr show nic1"), "");
+  EXPECT_TRUE(fs::exists("/run/netns/" + pod_netns));
+  EXPECT_TRUE(await<Result<void>>(env->io, [&](auto cb) { c->async_shutdown(true, cb); }).ok());
+  wait_exit(c);
+  env->finish(init);
+  teardown("pod");
+  // The last process left with the container: the namespace and its files go.
+  EXPECT_FALSE(fs::exists("/run/netns/" + pod_netns));
+  EXPECT_FALSE(fs::exists(etc / "netns" / pod_netns));
+  // And the NIC can be configured again, this time in the VM's own namespace.
+  ASSERT_TRUE(network("Add", adapter(1, "")).ok());
+  EXPECT_NE(sh("ip -n " + vm_netns + " -o -4 addr show nic1").find("10.99.0.2/24"), std::string::npos);
+  EXPECT_EQ(slurp(etc / "resolv.conf"), "search pod.test\nnameserver 10.99.0.53\n");
+}
+
+TEST_P(GcsNetwork, BadNamespacesAreRefusedAndChangeNothing) {
+  for (const std::string& bad : std::vector<std::string>{"../../etc", "a/b", std::string(200, 'x')}) {
+    auto r = network("Add", adapter(1, bad));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code(), hcs::hr::ErrInvalidArg) << r.error().text();
+    EXPECT_NE(r.error().text().find("NamespaceID"), std::string::npos) << r.error().text();
+  }
+  EXPECT_NE(sh("ip -n " + vm_netns + " -o link show nic1").find("nic1"), std::string::npos);
+  EXPECT_EQ(sh("ip -n " + vm_netns + " -o -4 addr show nic1"), "");
+
+  // A bad route fails the Add after the move: the NIC comes back and the namespace goes.
+  Json a = adapter(1, pod);
+  a["Routes"] = Json::array({{{"NextHop", "192.0.2.1"}, {"DestinationPrefix", "198.51.100.0/24"}}});  // unreachable
+  auto r = network("Add", a);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(sh("ip -n " + vm_netns + " -o link show nic1").find("nic1"), std::string::npos);
+  EXPECT_FALSE(fs::exists("/run/netns/" + pod_netns));
+  EXPECT_FALSE(fs::exists(pod_resolv()));
+
+  // A container naming a namespace with no NIC here is refused ...
+  EXPECT_TRUE(modify("CombinedLayers", "Add", layers_settings("nons", {fixtures() / "rootfs"})).ok());
+  Json s = spec("nons", {"sh", "-c", "ip -o link | wc -l"});
+  s["windows"] = {{"network", {{"networkNamespace", pod}}}};
+  auto refused = try_create("nons", s);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), hcs::hr::ErrNotFound);
+  EXPECT_NE(refused.error().text().find("has no network adapter in this VM"), std::string::npos) << refused.error().text();
+  teardown_failed("nons");
+  // ... unless its annotation says the pod may go without: then it has a namespace of its own.
+  EXPECT_TRUE(modify("CombinedLayers", "Add", layers_settings("nons", {fixtures() / "rootfs"})).ok());
+  s["annotations"] = {{"io.microsoft.cri.skip-pod-networking", "true"}};
+  auto c = try_create("nons", s).value();
+  auto out = env->finish(start(c, pipes()));
+  EXPECT_EQ(out.exit_code, 0);
+  EXPECT_EQ(out.out, "1\n");  // lo only
+  wait_exit(c);
+  teardown("nons");
 }
 
 }  // namespace gcs_container_test

@@ -33,7 +33,8 @@ Gcs::~Gcs() {
 
 void Gcs::start_gcs() {
   hcs::SpawnOptions o;
-  o.argv = {GCS_BIN, "--transport", address.str(), "--no-poweroff", "--log-level", "debug"};
+  o.argv = wrapper;
+  o.argv.insert(o.argv.end(), {GCS_BIN, "--transport", address.str(), "--no-poweroff", "--log-level", "debug"});
   o.argv.insert(o.argv.end(), gcs_args.begin(), gcs_args.end());
   int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   o.stderr_fd = log;

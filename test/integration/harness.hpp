@@ -80,6 +80,7 @@ class Gcs {
   hcs::Child gcs;
   std::string log_path;
   std::vector<std::string> gcs_args;  // more flags for the gcs, set before start_gcs()
+  std::vector<std::string> wrapper;   // a command the gcs runs under (e.g. nsenter --net=...)
 };
 
 // Collects a stream into a string in the background.

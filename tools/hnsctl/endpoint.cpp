@@ -12,9 +12,9 @@ namespace hcn = hcs::schema::hcn;
 namespace {
 // Where the endpoint is: its namespace, or the utility VM that has it as a NIC.
 std::string where(const hcn::HostComputeEndpoint& e) {
-  if (!e.host_compute_namespace.empty()) return e.host_compute_namespace;
-  const std::string vm = hcs::network::attached_vm(e);
-  return vm.empty() ? "" : "vm:" + vm;
+  // A VM's NIC may be in a Guest namespace too: the VM is what holds it.
+  if (const std::string vm = hcs::network::attached_vm(e); !vm.empty()) return "vm:" + vm;
+  return e.host_compute_namespace;
 }
 }  // namespace
 

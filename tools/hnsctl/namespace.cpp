@@ -21,7 +21,8 @@ void add_namespace(CLI::App& app, Globals& g, int& rc) {
         std::string eps;
         for (const auto& r : ns.resources)
           if (r.type == "Endpoint") eps += (eps.empty() ? "" : ",") + r.data.value("ID", std::string());
-        rows.push_back({ns.id, ns.type, std::to_string(ns.namespace_id), hcn.netns_path(ns.id), eps});
+        const std::string path = hcn::is_guest(ns) ? "(in its VM)" : hcn.netns_path(ns.id);
+        rows.push_back({ns.id, ns.type, std::to_string(ns.namespace_id), path, eps});
       }
       print_table({"ID", "TYPE", "NAMESPACEID", "PATH", "ENDPOINTS"}, rows);
     });
@@ -42,7 +43,7 @@ void add_namespace(CLI::App& app, Globals& g, int& rc) {
   auto c = std::make_shared<Create>();
   auto* create = obj->add_subcommand("create", "create a namespace; print its ID");
   create->add_option("--id", c->id, "its ID (default: a new GUID)");
-  create->add_option("--type", c->type, "Host (default) or HostDefault");
+  create->add_option("--type", c->type, "Host (default), HostDefault, or Guest (made inside the VM that takes its endpoints as NICs)");
   create->add_option("-f,--file", c->file, "an HCN HostComputeNamespace document ('-': stdin)");
   create->callback([&g, &rc, c] {
     run(g, rc, [&](auto& hcn) {

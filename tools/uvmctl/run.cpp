@@ -35,6 +35,7 @@ void add_run(CLI::App& app, Globals& globals, int& exit_code) {
       vopts.qemu = flags->vm.qemu;
       if (!globals.root.empty()) vopts.state_root = globals.root;
       vopts.boot_timeout = std::chrono::seconds(flags->timeout_s);
+      vopts.network = flags->vm.network;
       const std::string rootfs_mount = "/run/mounts/scsi/m0";
       if (!flags->bundle.empty()) vopts.disks.push_back({"", flags->bundle + "/rootfs", rootfs_mount, true});
       hcs::uvm::VmSession vm(std::move(vopts));

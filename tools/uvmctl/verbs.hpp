@@ -10,6 +10,7 @@
 #include "cli.hpp"
 #include "hcs/bridge/run.hpp"
 #include "hcs/core/json.hpp"
+#include "hcs/uvm/network.hpp"
 #include "hcs/uvm/options.hpp"
 
 namespace uvmctl {
@@ -36,6 +37,7 @@ struct VmFlags {
   std::string id, boot_files, kernel, initrd, kernel_args, accel = "auto", qemu = "qemu-system-x86_64";
   uint64_t memory_mb = 1024;
   uint32_t cpus = 2;
+  hcs::uvm::VmNetwork network;
   void add_to(CLI::App& cmd);
   hcs::uvm::Options options() const;
 };

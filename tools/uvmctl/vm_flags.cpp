@@ -16,6 +16,11 @@ void VmFlags::add_to(CLI::App& cmd) {
       ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
       ->capture_default_str();
   cmd.add_option("--qemu", qemu, "the QEMU binary")->capture_default_str();
+  cmd.add_option("--endpoint", network.endpoints,
+                 "an HCN endpoint (hnsctl) that becomes a NIC of the VM, configured in the guest (repeatable)");
+  cmd.add_option("--network-namespace", network.network_namespace,
+                 "an HCN namespace whose endpoints all become NICs; a Guest namespace's NICs go into a network "
+                 "namespace of its ID in the guest, which containers naming it join");
 }
 
 hcs::uvm::Options VmFlags::options() const {

@@ -41,8 +41,9 @@ class Hcn {
                                                             const std::string& request_type,
                                                             const std::vector<schema::hcn::Policy>& policies);
 
-  // Namespaces: a network namespace each (see netns_path). Delete refuses while
-  // endpoints are attached.
+  // Namespaces: a Host namespace is a network namespace on this host (see netns_path); a
+  // Guest one is a record, made real inside the utility VM that takes its endpoints as
+  // NICs. Delete refuses while endpoints are attached.
   schema::hcn::HostComputeNamespace create_namespace(schema::hcn::HostComputeNamespace ns);
   std::vector<schema::hcn::HostComputeNamespace> namespaces() const;
   schema::hcn::HostComputeNamespace namespace_(const std::string& id) const;
@@ -53,10 +54,10 @@ class Hcn {
   // finds them); and back out.
   void add_namespace_endpoint(const std::string& namespace_id, const std::string& endpoint);
   void remove_namespace_endpoint(const std::string& namespace_id, const std::string& endpoint);
-  // Where a runtime finds the namespace (an OCI linux.namespaces path).
+  // Where a runtime finds a Host namespace (an OCI linux.namespaces path).
   std::string netns_path(const std::string& namespace_id) const;
 
-  // Hands an endpoint (in no namespace) to a utility VM: its veth pair gives way to a
+  // Hands an endpoint (in no namespace, or in a Guest one) to a utility VM: its veth pair gives way to a
   // persistent tap device of the same host-side name on the same bridge, so that its
   // rules still apply, and QEMU opens the tap by that name. The endpoint records the VM
   // in Health.Extra.VirtualMachine. Returns the endpoint as recorded.

@@ -254,6 +254,11 @@ struct HostComputeNamespace {
   }
 };
 
+// A Guest namespace lives inside a utility VM (hcsshim.md §7.4), not on the host.
+inline bool is_guest(const HostComputeNamespace& ns) {
+  return ns.type == namespace_type::Guest || ns.type == namespace_type::GuestDefault;
+}
+
 struct LoadBalancerPortMapping {
   uint32_t protocol = 0;
   uint16_t internal_port = 0, external_port = 0;

@@ -8,6 +8,7 @@
 #include "hcs/core/guid.hpp"
 #include "hcs/schema/guest_resource.hpp"
 #include "hcs/uvm/disk_image.hpp"
+#include "hcs/uvm/network.hpp"
 
 namespace hcs::uvm {
 
@@ -37,9 +38,10 @@ Json vm_record(const std::string& id, const schema::ComputeSystem& doc, Accel ac
 VmSession::VmSession(VmSessionOptions options)
     : options_(std::move(options)), store_(options_.state_root) {
   if (options_.vm.id.empty()) options_.vm.id = Guid::random().str();
-  document_ = make_document(options_.vm);
   owned_ = store_.create("vm", options_.vm.id);
   try {
+    attach_endpoints(store_.root(), options_.network, options_.vm);
+    document_ = make_document(options_.vm);
     auto& scsi = document_.virtual_machine->devices.scsi[schema::scsi_controller_keys()[0]];
     for (size_t i = 0; i < options_.disks.size(); ++i) {
       auto& disk = options_.disks[i];
@@ -56,8 +58,18 @@ VmSession::VmSession(VmSessionOptions options)
     options_.accel = accel;
     state::Store::write_record(owned_.dir, vm_record(id(), document_, accel, "Created", ""));
   } catch (...) {
-    store_.remove(owned_);
+    store_.remove(owned_);  // first: endpoints leave only a VM that is gone
+    give_back_endpoints();
     throw;
+  }
+}
+
+void VmSession::give_back_endpoints() noexcept {
+  if (options_.network.empty()) return;
+  try {
+    release_endpoints(store_.root(), id());
+  } catch (const std::exception& e) {
+    spdlog::warn("give the VM's endpoints back: {}", e.what());
   }
 }
 
@@ -69,6 +81,7 @@ VmSession::~VmSession() {
   } catch (const Error& e) {
     spdlog::warn("remove the VM's directory: {}", e.text());
   }
+  give_back_endpoints();
 }
 
 transport::Address VmSession::listen_address() const {
@@ -99,7 +112,7 @@ void VmSession::connected(bridge::GuestSession& session, std::shared_ptr<bridge:
 
 void VmSession::mount_next(bridge::GuestSession& session, std::shared_ptr<bridge::GuestConnection> guest, size_t i,
                            std::function<void()> ready) {
-  if (i == options_.disks.size()) return ready();
+  if (i == options_.disks.size()) return configure_nic(session, std::move(guest), 0, std::move(ready));
   const auto& disk = options_.disks[i];
   schema::MappedVirtualDisk mvd;
   mvd.mount_path = disk.guest_path;
@@ -114,6 +127,23 @@ void VmSession::mount_next(bridge::GuestSession& session, std::shared_ptr<bridge
   guest->async_modify(std::move(req), [this, &session, guest, i, ready = std::move(ready)](Result<void> r) mutable {
     if (!r.ok()) return session.fail(r.error().wrapped("mount " + options_.disks[i].image + " in the VM"));
     mount_next(session, std::move(guest), i + 1, std::move(ready));
+  });
+}
+
+void VmSession::configure_nic(bridge::GuestSession& session, std::shared_ptr<bridge::GuestConnection> guest, size_t i,
+                              std::function<void()> ready) {
+  const auto& nics = document_.virtual_machine->devices.network_adapters;
+  if (i == nics.size()) return ready();
+  const auto it = std::next(nics.begin(), std::ptrdiff_t(i));
+  schema::ModificationRequest req;
+  try {
+    req = nic_request(store_, it->first, it->second);
+  } catch (const Error& e) {
+    return session.fail(e.wrapped("configure the network adapter " + it->first));
+  }
+  guest->async_modify(std::move(req), [this, &session, guest, i, id = it->first, ready = std::move(ready)](Result<void> r) mutable {
+    if (!r.ok()) return session.fail(r.error().wrapped("configure the network adapter " + id));
+    configure_nic(session, std::move(guest), i + 1, std::move(ready));
   });
 }
 

@@ -1,7 +1,7 @@
 // VmSession: a utility VM that lives for one GuestSession, as `uvmctl run` uses it. It
 // records the VM in the state root, boots it when the session listens, mounts the
-// disks it was given once the gcs has connected, and tears everything down when the
-// session ends. The caller's process is the VM's owner.
+// disks it was given and configures its NICs once the gcs has connected, and tears
+// everything down when the session ends. The caller's process is the VM's owner.
 #pragma once
 
 #include <chrono>
@@ -14,6 +14,7 @@
 #include "hcs/core/process.hpp"
 #include "hcs/state/store.hpp"
 #include "hcs/uvm/machine.hpp"
+#include "hcs/uvm/network.hpp"
 #include "hcs/uvm/options.hpp"
 
 namespace hcs::uvm {
@@ -35,6 +36,9 @@ struct VmSessionOptions {
   std::string qemu = "qemu-system-x86_64";
   std::chrono::milliseconds boot_timeout = std::chrono::seconds(60);
   std::vector<BootDisk> disks;
+  // Endpoints that become NICs, configured in the guest after the disks; given back when
+  // the session ends.
+  VmNetwork network;
 };
 
 class VmSession : public bridge::SessionHooks {
@@ -59,6 +63,9 @@ class VmSession : public bridge::SessionHooks {
  private:
   void mount_next(bridge::GuestSession& session, std::shared_ptr<bridge::GuestConnection> guest, size_t i,
                   std::function<void()> ready);
+  void give_back_endpoints() noexcept;  // once the VM's record is gone
+  void configure_nic(bridge::GuestSession& session, std::shared_ptr<bridge::GuestConnection> guest, size_t i,
+                     std::function<void()> ready);
 
   VmSessionOptions options_;
   state::Store store_;

@@ -30,11 +30,9 @@
 #include "hcs/transport/stream.hpp"
 #include "hcs/ttrpc/server.hpp"
 #include "hcs/uvm/machine.hpp"
+#include "hcs/uvm/network.hpp"
 #include "hcs/uvm/qemu.hpp"
 #include "hcs/uvm/qmp.hpp"
-#include "hcs/network/guest_adapter.hpp"
-#include "hcs/network/hcn.hpp"
-#include "hcs/network/registry.hpp"
 #include "hcs/uvm/vm_session.hpp"
 #include "proto/compute.pb.h"
 
@@ -176,12 +174,7 @@ class VmHost {
     auto it = std::next(nics.begin(), std::ptrdiff_t(next));
     schema::ModificationRequest req;
     try {
-      network::Registry registry(store_);
-      const auto e = registry.endpoint(it->second.endpoint_id);
-      req.resource_type = std::string(schema::resource_type::Network);
-      req.request_type = std::string(schema::request_type::Add);
-      req.settings = Json(network::guest_adapter(e, registry.network(e.host_compute_network), it->first,
-                                                 e.host_compute_namespace));
+      req = nic_request(store_, it->first, it->second);
     } catch (const Error& e) {
       return boot_done(e.wrapped("configure the network adapter " + it->first));
     }
@@ -801,35 +794,13 @@ std::string vmhost_program(const CreateVmOptions& o) {
 }
 }  // namespace
 
-void release_endpoints(const std::string& state_root, const std::string& vm_id) {
-  network::Hcn hcn(state_root);
-  std::optional<Error> first;
-  for (const auto& e : hcn.vm_endpoints(vm_id)) {
-    try {
-      hcn.detach_from_vm(e.id);
-    } catch (const Error& err) {  // the others still go back
-      if (!first) first = err;
-    }
-  }
-  if (first) throw *first;
-}
-
 std::string create_vm(const CreateVmOptions& o) {
   Options vm = o.vm;
   if (vm.id.empty()) vm.id = Guid::random().str();
   state::Store store(o.state_root.empty() ? state::default_root() : o.state_root);
   state::Owned owned = store.create("vm", vm.id);
   try {
-    // Each endpoint's tap must exist, on its bridge, before QEMU opens it.
-    for (const auto& key : o.endpoints) {
-      try {
-        const auto e = network::Hcn(store.root()).attach_to_vm(key, vm.id);
-        vm.network_adapters[Guid::random().str()] = schema::NetworkAdapter{e.id, e.mac_address, {}};
-      } catch (...) {
-        release_endpoints(store.root(), vm.id);
-        throw;
-      }
-    }
+    attach_endpoints(store.root(), o.network, vm);
     auto document = make_document(vm);
     const Accel accel = resolve_accel(o.accel, document, store.root() + "/accel.json", o.qemu);
     Json record = vm_record(vm.id, document, accel, kCreated, "");
@@ -862,13 +833,13 @@ std::string create_vm(const CreateVmOptions& o) {
       if (said.empty()) said = "the vmhost exited without a word; its log ends with:\n" + tail_of(log, 10);
       child.wait_exit();  // it removes the VM's state before it exits
       store.remove("vm", vm.id);
-      if (!o.endpoints.empty()) release_endpoints(store.root(), vm.id);
+      if (!o.network.empty()) release_endpoints(store.root(), vm.id);
       throw Error(hr::Fail, said);
     }
     return vm.id;
   } catch (...) {
     if (owned.lock) store.remove(owned);
-    if (!o.endpoints.empty()) release_endpoints(store.root(), vm.id);
+    if (!o.network.empty()) release_endpoints(store.root(), vm.id);
     throw;
   }
 }

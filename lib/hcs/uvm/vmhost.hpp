@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "hcs/uvm/network.hpp"
 #include "hcs/uvm/options.hpp"
 
 namespace hcs::uvm {
@@ -24,20 +25,16 @@ struct CreateVmOptions {
   // The owner program, run as `<vmhost> --root R --id ID`. Empty: $HCSKIT_VMHOST, else
   // hcs-vmhost found beside the running program (see find_companion).
   std::string vmhost;
-  // HCN endpoints (IDs or names, recorded under the same state root) that become the
-  // VM's NICs: each is handed to the VM (network::Hcn::attach_to_vm) before QEMU starts,
-  // and the guest configures it before create returns. They come back on release_endpoints.
-  std::vector<std::string> endpoints;
+  // HCN endpoints (recorded under the same state root) that become the VM's NICs: each
+  // is handed to the VM before QEMU starts, and the guest configures it before create
+  // returns. They come back on release_endpoints (uvm/network).
+  VmNetwork network;
 };
 
 // Records the VM, starts its vmhost and waits until it has booted the VM to a connected
 // gcs (or, without `start`, until it serves). Returns the VM's id. Throws with the
 // vmhost's reason (e.g. a boot that never reached the gcs, with the console's tail).
 std::string create_vm(const CreateVmOptions& options);
-
-// Gives a VM's endpoints back to their networks (after the VM is gone): each gets its
-// veth pair again. Endpoints of no such VM: nothing to do.
-void release_endpoints(const std::string& state_root, const std::string& vm_id);
 
 // The vmhost itself: takes over the owner lock at fd 3 and reports readiness on fd 4.
 // Returns its exit code.

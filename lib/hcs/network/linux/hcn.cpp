@@ -107,6 +107,14 @@ void forget_member(hcn::HostComputeNamespace& ns, const std::string& endpoint_id
   std::erase_if(ns.resources, [&](const auto& r) { return is_member(r, endpoint_id); });
 }
 
+// The records of an endpoint joining a namespace, on both sides.
+void join(Registry& registry, hcn::HostComputeNamespace& ns, hcn::HostComputeEndpoint& e) {
+  e.host_compute_namespace = ns.id;
+  registry.update_endpoint(e);
+  ns.resources.push_back({"Endpoint", Json{{"ID", e.id}}, {}});
+  registry.update_namespace(ns);
+}
+
 // The endpoint's interface inside a namespace carries the endpoint ID as its alias
 // (`ip link` shows it), which is how it is found again to be detached.
 std::string interface_in(Netlink& nl, const std::string& endpoint_id) {
@@ -362,9 +370,7 @@ hcn::HostComputeEndpoint Hcn::modify_endpoint_policies(const std::string& key, c
 
 hcn::HostComputeNamespace Hcn::create_namespace(hcn::HostComputeNamespace ns) {
   if (ns.type.empty()) ns.type = hcn::namespace_type::Host;
-  if (ns.type == hcn::namespace_type::Guest || ns.type == hcn::namespace_type::GuestDefault)
-    throw Error(hr::NotImpl, "a " + ns.type + " namespace lives in a utility VM: attach the endpoint to the VM instead");
-  if (ns.type != hcn::namespace_type::Host && ns.type != hcn::namespace_type::HostDefault)
+  if (!hcn::is_guest(ns) && ns.type != hcn::namespace_type::Host && ns.type != hcn::namespace_type::HostDefault)
     throw Error(hr::ErrInvalidArg, "unknown namespace type '" + ns.type + "' (Host, HostDefault, Guest, GuestDefault)");
   if (!ns.resources.empty()) throw Error(hr::ErrInvalidArg, "a new namespace starts empty: add endpoints to it afterwards");
   if (ns.id.empty()) ns.id = Guid::random().str();
@@ -373,6 +379,9 @@ hcn::HostComputeNamespace Hcn::create_namespace(hcn::HostComputeNamespace ns) {
   Registry registry(store_);
   for (const auto& other : registry.namespaces())
     if (other.id == ns.id) throw Error(hr::VmcomputeSystemAlreadyExists, "a namespace with ID " + ns.id + " exists");
+  // A Guest namespace is only a record here: the gcs of the VM that takes its endpoints
+  // as NICs makes the network namespace (hcsshim.md §7.4).
+  if (hcn::is_guest(ns)) return registry.create_namespace(std::move(ns));
   const std::string name = names::netns(ns.id);
   netns::create(name);
   Undo unmake([&] { netns::remove(name); });
@@ -391,8 +400,10 @@ void Hcn::delete_namespace(const std::string& id) {
   Registry registry(store_);
   const auto ns = registry.namespace_(id);
   registry.check_namespace_deletable(ns.id);
-  netns::remove(names::netns(ns.id));
-  remove_resolv_conf(names::netns(ns.id));
+  if (!hcn::is_guest(ns)) {
+    netns::remove(names::netns(ns.id));
+    remove_resolv_conf(names::netns(ns.id));
+  }
   registry.delete_namespace(ns.id);
 }
 
@@ -406,6 +417,7 @@ void Hcn::add_namespace_endpoint(const std::string& namespace_id, const std::str
                                                e.host_compute_namespace + " already");
   if (const auto vm = attached_vm(e); !vm.empty())
     throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " belongs to the VM " + vm);
+  if (hcn::is_guest(ns)) return join(registry, ns, e);  // the VM it goes to configures it
   const auto net = registry.network(e.host_compute_network);
   const bool first = std::none_of(ns.resources.begin(), ns.resources.end(),
                                   [](const auto& r) { return r.type == "Endpoint"; });
@@ -415,10 +427,7 @@ void Hcn::add_namespace_endpoint(const std::string& namespace_id, const std::str
     unplumb_from(e, names::netns(ns.id));  // the peer comes home, bare
     throw;
   }
-  e.host_compute_namespace = ns.id;
-  registry.update_endpoint(e);
-  ns.resources.push_back({"Endpoint", Json{{"ID", e.id}}, {}});
-  registry.update_namespace(ns);
+  join(registry, ns, e);
 }
 
 void Hcn::remove_namespace_endpoint(const std::string& namespace_id, const std::string& key) {
@@ -428,7 +437,13 @@ void Hcn::remove_namespace_endpoint(const std::string& namespace_id, const std::
   auto e = registry.endpoint(key);
   if (e.host_compute_namespace != ns.id || !attached(ns, e.id))
     throw Error(hr::ErrNotFound, "the endpoint " + e.id + " is not in the namespace " + ns.id);
-  unplumb_from(e, names::netns(ns.id));
+  if (hcn::is_guest(ns)) {
+    // Its VM's guest has the NIC in this namespace: the NIC goes with the VM.
+    if (const auto vm = attached_vm(e); !vm.empty())
+      throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " is a NIC of the VM " + vm + ": delete the VM first");
+  } else {
+    unplumb_from(e, names::netns(ns.id));
+  }
   e.host_compute_namespace.clear();
   registry.update_endpoint(e);
   forget_member(ns, e.id);
@@ -436,7 +451,11 @@ void Hcn::remove_namespace_endpoint(const std::string& namespace_id, const std::
 }
 
 std::string Hcn::netns_path(const std::string& namespace_id) const {
-  return netns::path(names::netns(namespace_(namespace_id).id));
+  const auto ns = namespace_(namespace_id);
+  if (hcn::is_guest(ns))
+    throw Error(hr::ErrInvalidArg, "the namespace " + ns.id + " is a " + ns.type +
+                                       " namespace: it exists inside the utility VM its endpoints are NICs of");
+  return netns::path(names::netns(ns.id));
 }
 
 // --- utility VMs -----------------------------------------------------------------------
@@ -446,8 +465,8 @@ hcn::HostComputeEndpoint Hcn::attach_to_vm(const std::string& key, const std::st
   auto lock = store_.lock(kHostLock);
   Registry registry(store_);
   auto e = registry.endpoint(key);
-  if (!e.host_compute_namespace.empty())
-    throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " is in the namespace " + e.host_compute_namespace);
+  if (!e.host_compute_namespace.empty() && !hcn::is_guest(registry.namespace_(e.host_compute_namespace)))
+    throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " is in the host namespace " + e.host_compute_namespace);
   if (const auto vm = attached_vm(e); !vm.empty())
     throw Error(hr::VmcomputeInvalidState, "the endpoint " + e.id + " belongs to the VM " + vm + " already");
   const auto net = registry.network(e.host_compute_network);

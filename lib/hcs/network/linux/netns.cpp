@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <exception>
+#include <filesystem>
 #include <thread>
 
 #include "hcs/core/error.hpp"
@@ -86,6 +87,20 @@ UniqueFd open(const std::string& name) {
     throw_errno("open " + path(name));
   }
   return fd;
+}
+
+bool in_use(const std::string& name) {
+  struct stat ns{};
+  if (::stat(path(name).c_str(), &ns) != 0) return false;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string pid = entry.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    struct stat st{};
+    if (::stat((entry.path() / "ns/net").c_str(), &st) == 0 && st.st_ino == ns.st_ino && st.st_dev == ns.st_dev)
+      return true;
+  }
+  return false;
 }
 
 Scope::Scope(int netns_fd) : home_(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
