@@ -8,6 +8,7 @@
 #include <cctype>
 #include <fstream>
 
+#include "hcs/container/pod_network.hpp"
 #include "hcs/core/error.hpp"
 #include "hcs/network/dns.hpp"
 #include "hcs/network/ipam.hpp"
@@ -30,7 +31,7 @@ namespace {
 
 constexpr uint32_t kEthernetMtu = 1500;
 constexpr uint32_t kMinimumMtu = 68;  // IPv4's
-constexpr const char* kSkipPodNetworking = "io.microsoft.cri.skip-pod-networking";
+constexpr uint32_t kMaxDefaultRoutes = 64;  // NICs of one subnet in one namespace
 
 std::string nic_with_mac(Netlink& nl, const std::string& mac) {
   const std::string want = hcs::network::names::kernel_mac(mac);
@@ -52,12 +53,6 @@ std::string netns_name(const std::string& namespace_id) {
   std::transform(id.begin(), id.end(), id.begin(), [](unsigned char c) { return std::tolower(c); });
   hcs::state::check_id(id, "NamespaceID");
   return hcs::network::names::netns(id);
-}
-
-hcs::UniqueFd this_netns() {
-  hcs::UniqueFd fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-  if (!fd) hcs::throw_errno("open this thread's network namespace");
-  return fd;
 }
 
 // A request's routes and addresses, parsed: nothing is configured from a bad one.
@@ -86,13 +81,18 @@ void configure(Netlink& nl, const std::string& nic, const schema::LcowNetworkAda
     for (const auto& [address, length] : plan.addresses) nl.add_address(nic, address, length);
     for (size_t i = 0; i < plan.routes.size(); ++i) {
       const auto& [dst, via] = plan.routes[i];
-      try {
-        nl.add_route(nic, dst.network, dst.length, via, a.routes[i].metric);
-      } catch (const Error& e) {
-        // Each NIC of a subnet brings the gateway's default route: the namespace's
-        // first NIC keeps it, as on the host.
-        if (e.code() != hr::VmcomputeSystemAlreadyExists || dst.length != 0) throw;
-        spdlog::info("{}: the namespace has its default route already", nic);
+      // Each NIC of a subnet brings the gateway's default route. The namespace's first
+      // keeps the metric asked for; the others take the next free one, so that the
+      // namespace keeps a default route whichever NIC goes first.
+      for (uint32_t metric = a.routes[i].metric;; ++metric) {
+        try {
+          nl.add_route(nic, dst.network, dst.length, via, metric);
+          break;
+        } catch (const Error& e) {
+          if (e.code() != hr::VmcomputeSystemAlreadyExists || dst.length != 0 ||
+              metric >= a.routes[i].metric + kMaxDefaultRoutes)
+            throw;
+        }
       }
     }
   } catch (...) {
@@ -108,28 +108,16 @@ void configure(Netlink& nl, const std::string& nic, const schema::LcowNetworkAda
 
 // Takes a NIC's settings away and moves it from `nl`'s namespace back to `home`.
 void give_back(Netlink& nl, const std::string& nic, int home) {
-  try {
-    nl.flush_addresses(nic);
-    nl.set_down(nic);
-    nl.move_to(nic, home);
-  } catch (const std::exception& e) {
-    spdlog::warn("bring {} back to the VM's namespace: {}", nic, e.what());
-  }
+  nl.flush_addresses(nic);
+  nl.set_down(nic);
+  nl.move_to(nic, home);
 }
 
-void write_resolv_conf(const fs::path& path, const schema::LcowNetworkAdapter& a) {
+// The adapter's DNS settings as resolv.conf; none without servers.
+void write_dns(const fs::path& file, const schema::LcowNetworkAdapter& a) {
   const auto servers = hcs::network::split_list(a.dns_server_list);
-  if (servers.empty()) return;
-  const std::string text = hcs::network::resolv_conf(hcs::network::split_list(a.dns_suffix), servers);
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  const auto tmp = path.string() + ".tmp";
-  std::ofstream out(tmp);
-  out << text;
-  out.close();
-  if (!out) throw Error(hr::Fail, "write " + tmp);
-  fs::rename(tmp, path, ec);
-  if (ec) throw Error(hr::Fail, "write " + path.string() + ": " + ec.message());
+  if (!servers.empty())
+    hcs::network::write_resolv_conf(file, hcs::network::resolv_conf(hcs::network::split_list(a.dns_suffix), servers));
 }
 
 }  // namespace
@@ -160,7 +148,13 @@ void Nics::add(const schema::LcowNetworkAdapter& a) {
   const std::string nic = nic_with_mac(nl, a.mac_address);
   if (ns.empty()) {
     configure(nl, nic, a, plan);
-    write_resolv_conf(options_.etc / "resolv.conf", a);
+    try {
+      write_dns(options_.etc / "resolv.conf", a);
+    } catch (...) {
+      nl.flush_addresses(nic);
+      nl.set_down(nic);
+      throw;
+    }
   } else {
     const bool made = !netns::exists(ns);
     if (made) {
@@ -168,17 +162,29 @@ void Nics::add(const schema::LcowNetworkAdapter& a) {
       made_.insert(ns);
     }
     try {
-      write_resolv_conf(resolv_conf_of(ns), a);
       const hcs::UniqueFd target = netns::open(ns);
-      const hcs::UniqueFd home = this_netns();
+      const hcs::UniqueFd home = netns::current();
       nl.set_down(nic);  // a NIC moves only when down
       nl.move_to(nic, target.get());
-      netns::Scope in(target.get());
-      Netlink inside;
       try {
+        netns::Scope in(target.get());
+        Netlink inside;
         configure(inside, nic, a, plan);
+        try {
+          write_dns(resolv_conf_of(ns), a);
+        } catch (...) {
+          give_back(inside, nic, home.get());
+          throw;
+        }
       } catch (...) {
-        give_back(inside, nic, home.get());
+        // Whatever failed after the move, the NIC must not stay there unrecorded.
+        try {
+          netns::Scope in(target.get());
+          Netlink inside;
+          if (inside.index(nic) != 0) give_back(inside, nic, home.get());
+        } catch (const std::exception& e) {
+          spdlog::error("network adapter {}: {} is left in {}: {}", a.id, nic, ns, e.what());
+        }
         throw;
       }
     } catch (...) {
@@ -195,64 +201,47 @@ void Nics::remove(const schema::LcowNetworkAdapter& request) {
   auto it = adapters_.find(request.id);
   if (it == adapters_.end()) throw Error(hr::ErrNotFound, "no network adapter " + request.id + " is configured");
   const Adapter a = it->second;
-  if (a.netns.empty()) {
-    Netlink nl;
-    const std::string nic = nic_with_mac(nl, a.settings.mac_address);
-    nl.flush_addresses(nic);
-    nl.set_down(nic);
-  } else if (!netns::exists(a.netns)) {
-    spdlog::warn("network adapter {}: its namespace {} is gone", a.settings.id, a.netns);
-  } else {
-    const hcs::UniqueFd home = this_netns();
-    const hcs::UniqueFd target = netns::open(a.netns);
-    netns::Scope in(target.get());
-    Netlink inside;
-    give_back(inside, nic_with_mac(inside, a.settings.mac_address), home.get());
+  try {
+    if (a.netns.empty()) {
+      Netlink nl;
+      const std::string nic = nic_with_mac(nl, a.settings.mac_address);
+      nl.flush_addresses(nic);
+      nl.set_down(nic);
+    } else if (!netns::exists(a.netns)) {
+      spdlog::warn("network adapter {}: its namespace {} is gone", a.settings.id, a.netns);
+    } else {
+      // Failing to bring it home keeps the record: the host hears why, and may retry.
+      const hcs::UniqueFd home = netns::current();
+      const hcs::UniqueFd target = netns::open(a.netns);
+      netns::Scope in(target.get());
+      Netlink inside;
+      give_back(inside, nic_with_mac(inside, a.settings.mac_address), home.get());
+    }
+  } catch (const Error& e) {
+    if (e.code() != hr::ErrNotFound) throw;
+    // The NIC itself is gone (unplugged): there is nothing left to take back.
+    spdlog::warn("network adapter {}: {}", a.settings.id, e.text());
   }
   adapters_.erase(it);
   if (!a.netns.empty()) forget_netns_if_unused(a.netns);
 }
 
 void Nics::join(Json& spec) const {
-  if (!spec.is_object()) return;
-  const Json* id = nullptr;
-  if (auto w = spec.find("windows"); w != spec.end() && w->is_object())
-    if (auto n = w->find("network"); n != w->end() && n->is_object())
-      if (auto i = n->find("networkNamespace"); i != n->end() && i->is_string() && !i->get<std::string>().empty())
-        id = &*i;
-  if (!id) return;
-  const std::string ns = netns_name(id->get<std::string>());
+  const std::string id = hcs::container::network_namespace_of(spec);
+  if (id.empty()) return;
+  const std::string ns = netns_name(id);
   if (!netns::exists(ns)) {
-    const Json annotations = spec.value("annotations", Json::object());
-    if (annotations.is_object() && annotations.value(kSkipPodNetworking, std::string()) == "true") return;
-    throw Error(hr::ErrNotFound, "the network namespace " + id->get<std::string>() +
-                                     " has no network adapter in this VM (annotation " + kSkipPodNetworking +
-                                     "=true runs the container without it)");
+    if (hcs::container::skips_pod_networking(spec)) return;
+    throw Error(hr::ErrNotFound, "the network namespace " + id + " has no network adapter in this VM (annotation " +
+                                     hcs::container::kSkipPodNetworking + "=true runs the container without it)");
   }
-  Json& linux = spec["linux"];
-  if (!linux.is_object()) linux = Json::object();
-  Json& namespaces = linux["namespaces"];
-  if (!namespaces.is_array()) namespaces = Json::array();
-  namespaces.erase(std::remove_if(namespaces.begin(), namespaces.end(),
-                                  [](const Json& n) { return n.is_object() && n.value("type", Json()) == "network"; }),
-                   namespaces.end());
-  namespaces.push_back(Json{{"type", "network"}, {"path", netns::path(ns)}});
-
   // The namespace's DNS, as hcsshim's guest gives a pod's containers theirs.
-  const auto resolv = resolv_conf_of(ns);
   std::error_code ec;
-  if (!fs::exists(resolv, ec)) return;
-  Json& mounts = spec["mounts"];
-  if (!mounts.is_array()) mounts = Json::array();
-  for (const auto& m : mounts)
-    if (m.is_object() && m.value("destination", Json()) == "/etc/resolv.conf") return;
-  Json options = Json::array({"bind"});
-  if (spec.value("root", Json::object()).value("readonly", false)) options.push_back("ro");
-  mounts.push_back(Json{{"destination", "/etc/resolv.conf"}, {"type", "bind"}, {"source", resolv.string()},
-                        {"options", options}});
+  const auto resolv = resolv_conf_of(ns);
+  hcs::container::join_network_namespace(spec, netns::path(ns), fs::exists(resolv, ec) ? resolv.string() : "");
 }
 
-fs::path Nics::resolv_conf_of(const std::string& ns) const { return options_.etc / "netns" / ns / "resolv.conf"; }
+fs::path Nics::resolv_conf_of(const std::string& ns) const { return hcs::network::netns_resolv_conf(options_.etc, ns); }
 
 void Nics::forget_netns_if_unused(const std::string& ns) {
   for (const auto& [id, a] : adapters_)
@@ -260,8 +249,7 @@ void Nics::forget_netns_if_unused(const std::string& ns) {
   if (netns::in_use(ns)) return;  // a container still runs in it: prune() comes back
   try {
     netns::remove(ns);
-    std::error_code ec;
-    fs::remove_all(options_.etc / "netns" / ns, ec);
+    hcs::network::remove_netns_resolv_conf(options_.etc, ns);
     made_.erase(ns);
   } catch (const Error& e) {
     spdlog::warn("remove the network namespace {}: {}", ns, e.text());

@@ -325,6 +325,10 @@ two_endpoints() {
   POD=$(H namespace create --type Guest)
   H endpoint create --network nat0 --name a --namespace "$POD"
   H endpoint create --network nat0 --name b --namespace "$POD"
+  # One ID in two spellings would be one namespace in the guest.
+  run H namespace create --type Guest --id "${POD^^}"
+  assert_failure
+  assert_output --partial "exists"
   # Nothing of it on the host: no network namespace, and no path to give a runtime.
   [ ! -e "/run/netns/hcn-$POD" ]
   run H namespace path "$POD"
@@ -350,6 +354,8 @@ two_endpoints() {
   assert_output --partial "gateway-ok"
   run U exec vm1 -- cat "/etc/netns/hcn-$POD/resolv.conf"
   assert_output --partial "nameserver 192.0.2.53"
+  run U exec vm1 -- sh -c 'cat /etc/resolv.conf 2>/dev/null; true'
+  refute_output --partial "192.0.2.53"
   # The endpoints stay the VM's until it goes.
   run H namespace remove-endpoint "$POD" a
   assert_failure
@@ -383,6 +389,16 @@ two_endpoints() {
       | .process.args = ["sh", "-c", "ip -o -4 addr show dev eth0; ip route; cat /etc/resolv.conf; nc -w 5 172.30.0.3 80; nc -w 5 198.51.100.2 9000"]' \
     "$FX/bundle/config.json" >"$TMP/bundle/config.json"
   U() { nsenter --net="/run/netns/$HOST" "$UVMCTL" --root "$ROOT" "$@"; }
+  # An endpoint that cannot be a NIC (b is in a host namespace) fails the run before the
+  # VM boots, with its own reason, and the one attached before it is given back.
+  run U run --accel tcg --boot-files "$BOOT" --endpoint a --endpoint b --bundle "$TMP/bundle"
+  assert_failure
+  assert_output --partial "is in the host namespace $NSB"
+  run H -o json endpoint show a
+  assert_equal "$(jq -c .Health <<<"$output")" null
+  run U run --accel tcg --boot-files "$BOOT" --endpoint nosuch --bundle "$TMP/bundle"
+  assert_failure
+  assert_output --partial "nosuch"
   run U run --accel tcg --memory 512 --cpus 1 --boot-files "$BOOT" --network-namespace "$POD" --bundle "$TMP/bundle"
   assert_success
   assert_output --partial "inet 172.30.0.2/24"

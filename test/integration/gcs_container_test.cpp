@@ -599,6 +599,9 @@ TEST_P(GcsNetwork, NicsMoveIntoTheNamespaceTheContainerJoins) {
   EXPECT_NE(sh("ip -n " + pod_netns + " route").find("default via 10.99.0.1 dev nic1"), std::string::npos);
   EXPECT_EQ(slurp(pod_resolv()), "search pod.test\nnameserver 10.99.0.53\n");
   EXPECT_FALSE(fs::exists(etc / "resolv.conf")) << "the VM's own resolv.conf was written";
+  // The second NIC's default route waits behind the first's.
+  const auto routes = sh("ip -n " + pod_netns + " route");
+  EXPECT_NE(routes.find("default via 10.99.0.1 dev nic2 proto static metric 1"), std::string::npos) << routes;
 
   // A container naming the namespace is in it, and sees its DNS settings.
   auto c = [&] {
@@ -617,8 +620,10 @@ TEST_P(GcsNetwork, NicsMoveIntoTheNamespaceTheContainerJoins) {
   EXPECT_NE(r.out.find("nameserver 10.99.0.53"), std::string::npos) << r.out;
   EXPECT_EQ(slurp(bundle("pod") / "config.json").find("\"windows\""), std::string::npos) << "the runtime got a Windows section";
 
-  // Remove brings the NICs home, bare and down; the namespace stays while the container runs.
+  // Remove brings the NICs home, bare and down; the namespace stays while the container
+  // runs, and keeps a default route while it has a NIC.
   ASSERT_TRUE(network("Remove", {{"ID", "nic1"}}).ok());
+  EXPECT_NE(sh("ip -n " + pod_netns + " route").find("default via 10.99.0.1 dev nic2"), std::string::npos);
   ASSERT_TRUE(network("Remove", {{"ID", "nic2"}}).ok());
   const auto home = sh("ip -n " + vm_netns + " -o link show nic1");
   EXPECT_NE(home.find("state DOWN"), std::string::npos) << home;
@@ -652,9 +657,20 @@ TEST_P(GcsNetwork, BadNamespacesAreRefusedAndChangeNothing) {
   a["Routes"] = Json::array({{{"NextHop", "192.0.2.1"}, {"DestinationPrefix", "198.51.100.0/24"}}});  // unreachable
   auto r = network("Add", a);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(sh("ip -n " + vm_netns + " -o link show nic1").find("nic1"), std::string::npos);
+  EXPECT_NE(sh("ip -n " + vm_netns + " -o link show nic1").find("state DOWN"), std::string::npos);
+  EXPECT_EQ(sh("ip -n " + vm_netns + " -o -4 addr show nic1"), "");
   EXPECT_FALSE(fs::exists("/run/netns/" + pod_netns));
   EXPECT_FALSE(fs::exists(pod_resolv()));
+
+  // The same into a namespace that has a NIC: that one, and the namespace's DNS, stay.
+  ASSERT_TRUE(network("Add", adapter(2, pod)).ok());
+  a["DNSServerList"] = "10.99.0.99";
+  ASSERT_FALSE(network("Add", a).ok());
+  EXPECT_NE(sh("ip -n " + vm_netns + " -o link show nic1").find("state DOWN"), std::string::npos);
+  EXPECT_NE(sh("ip -n " + pod_netns + " -o -4 addr show nic2").find("10.99.0.3/24"), std::string::npos);
+  EXPECT_EQ(slurp(pod_resolv()), "search pod.test\nnameserver 10.99.0.53\n");
+  ASSERT_TRUE(network("Remove", {{"ID", "nic2"}}).ok());
+  EXPECT_FALSE(fs::exists("/run/netns/" + pod_netns));
 
   // A container naming a namespace with no NIC here is refused ...
   EXPECT_TRUE(modify("CombinedLayers", "Add", layers_settings("nons", {fixtures() / "rootfs"})).ok());

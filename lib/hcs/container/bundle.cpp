@@ -24,11 +24,6 @@ namespace {
 }
 
 // The member `key` of object `j` when present and not null, else nullptr.
-const Json* member(const Json& j, const char* key) {
-  auto it = j.find(key);
-  return it == j.end() || it->is_null() ? nullptr : &*it;
-}
-
 void expect_object(const Json* j, const std::string& where) {
   if (j && !j->is_object()) bad_spec(where, std::string("expected an object, got ") + j->type_name());
 }
@@ -106,46 +101,46 @@ GuestPaths guest_paths(const std::string& id, const std::string& scratch) {
 
 void validate_spec(const Json& spec) {
   if (!spec.is_object()) throw Error(hr::VmcomputeInvalidJSON, std::string("config.json: expected an object, got ") + spec.type_name());
-  const Json* version = member(spec, "ociVersion");
+  const Json* version = json_member(spec, "ociVersion");
   if (!version || !version->is_string()) bad_spec("ociVersion", "missing, or not a string");
-  const Json* process = member(spec, "process");
+  const Json* process = json_member(spec, "process");
   if (!process) bad_spec("process", "missing");
   expect_object(process, "process");
-  expect_strings(member(*process, "args"), "process.args");
-  expect_strings(member(*process, "env"), "process.env");
-  if (const Json* cwd = member(*process, "cwd")) {
+  expect_strings(json_member(*process, "args"), "process.args");
+  expect_strings(json_member(*process, "env"), "process.env");
+  if (const Json* cwd = json_member(*process, "cwd")) {
     if (!cwd->is_string() || cwd->get_ref<const std::string&>().empty() || cwd->get_ref<const std::string&>()[0] != '/')
       bad_spec("process.cwd", "expected an absolute path");
   }
-  if (const Json* t = member(*process, "terminal"); t && !t->is_boolean()) bad_spec("process.terminal", "expected a boolean");
-  const Json* root = member(spec, "root");
+  if (const Json* t = json_member(*process, "terminal"); t && !t->is_boolean()) bad_spec("process.terminal", "expected a boolean");
+  const Json* root = json_member(spec, "root");
   expect_object(root, "root");
   if (root)
-    if (const Json* path = member(*root, "path"); path && !path->is_string()) bad_spec("root.path", "expected a string");
-  expect_object(member(spec, "hooks"), "hooks");
-  expect_object(member(spec, "windows"), "windows");
-  if (const Json* ann = member(spec, "annotations")) {
+    if (const Json* path = json_member(*root, "path"); path && !path->is_string()) bad_spec("root.path", "expected a string");
+  expect_object(json_member(spec, "hooks"), "hooks");
+  expect_object(json_member(spec, "windows"), "windows");
+  if (const Json* ann = json_member(spec, "annotations")) {
     expect_object(ann, "annotations");
     for (const auto& [k, v] : ann->items())
       if (!v.is_string()) bad_spec("annotations." + k, "expected a string");
   }
-  if (const Json* mounts = member(spec, "mounts")) {
+  if (const Json* mounts = json_member(spec, "mounts")) {
     if (!mounts->is_array()) bad_spec("mounts", "expected an array");
     for (const auto& m : *mounts)
       if (!m.is_object()) bad_spec("mounts", "expected an array of objects");
   }
-  const Json* lin = member(spec, "linux");
+  const Json* lin = json_member(spec, "linux");
   expect_object(lin, "linux");
   if (!lin) return;
-  expect_object(member(*lin, "seccomp"), "linux.seccomp");
-  const Json* res = member(*lin, "resources");
+  expect_object(json_member(*lin, "seccomp"), "linux.seccomp");
+  const Json* res = json_member(*lin, "resources");
   expect_object(res, "linux.resources");
   if (!res) return;
-  const Json* cpu = member(*res, "cpu");
+  const Json* cpu = json_member(*res, "cpu");
   expect_object(cpu, "linux.resources.cpu");
   if (cpu) {
-    expect_integer(member(*cpu, "period"), "linux.resources.cpu.period");
-    expect_integer(member(*cpu, "quota"), "linux.resources.cpu.quota");
+    expect_integer(json_member(*cpu, "period"), "linux.resources.cpu.period");
+    expect_integer(json_member(*cpu, "quota"), "linux.resources.cpu.quota");
   }
 }
 
@@ -161,8 +156,8 @@ Bundle load_bundle(const fs::path& dir) {
   } catch (Error& e) {
     throw e.wrap("bundle " + b.dir.string());
   }
-  const Json* root = member(b.spec, "root");
-  const Json* path = root ? member(*root, "path") : nullptr;
+  const Json* root = json_member(b.spec, "root");
+  const Json* path = root ? json_member(*root, "path") : nullptr;
   if (path && !path->get_ref<const std::string&>().empty()) {
     fs::path p = path->get<std::string>();
     if (p.is_relative()) {
@@ -199,7 +194,7 @@ void apply_overrides(Json& spec, const ProcessOverrides& o) {
   }
   if (o.terminal) process["terminal"] = *o.terminal;
   if (o.console_size) process["consoleSize"] = Json{{"height", o.console_size->first}, {"width", o.console_size->second}};
-  const Json* args = member(process, "args");
+  const Json* args = json_member(process, "args");
   if (!args || !args->is_array() || args->empty())
     throw Error(hr::ErrInvalidArg, "nothing to run: process.args is empty and no command was given");
 }
@@ -231,7 +226,7 @@ Json guest_spec(const Json& spec, const GuestPaths& paths) {
         if (auto q = cpu->find("quota"); q != cpu->end() && q->is_number_integer() && q->get<int64_t>() == 0) *q = -1;
       }
     }
-    const Json* ann = member(g, "annotations");
+    const Json* ann = json_member(g, "annotations");
     if (ann && ann->value("io.microsoft.virtualmachine.lcow.privileged", std::string()) == "true") lin->erase("seccomp");
   }
   Json& root = g["root"];

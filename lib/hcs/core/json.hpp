@@ -17,4 +17,8 @@ Json parse_json(std::string_view text, std::string_view what);
 // process's odd bytes can never stop a response from being written.
 std::string dump_json(const Json& j);
 
+// j[key] when j is an object that has it and it is not null; else nullptr. For reading
+// documents of unknown shape without ever throwing.
+const Json* json_member(const Json& j, const char* key);
+
 }  // namespace hcs

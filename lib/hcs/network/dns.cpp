@@ -1,6 +1,9 @@
 #include "hcs/network/dns.hpp"
 
+#include <fstream>
 #include <sstream>
+
+#include "hcs/core/error.hpp"
 
 namespace hcs::network {
 
@@ -27,6 +30,33 @@ std::string resolv_conf(const std::vector<std::string>& search, const std::vecto
   for (const auto& s : servers) text += "nameserver " + s + "\n";
   for (const auto& o : options) text += "options " + o + "\n";
   return text;
+}
+
+namespace fs = std::filesystem;
+
+fs::path netns_resolv_conf(const fs::path& etc, const std::string& netns_name) {
+  return etc / "netns" / netns_name / "resolv.conf";
+}
+
+void write_resolv_conf(const fs::path& file, const std::string& text) {
+  std::error_code ec;
+  fs::create_directories(file.parent_path(), ec);
+  if (ec) throw Error(hr::Fail, "create " + file.parent_path().string() + ": " + ec.message());
+  const fs::path tmp = file.string() + ".tmp";
+  std::ofstream out(tmp);
+  out << text;
+  out.close();
+  if (!out) throw Error(hr::Fail, "write " + tmp.string());
+  fs::rename(tmp, file, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw Error(hr::Fail, "write " + file.string() + ": " + ec.message());
+  }
+}
+
+void remove_netns_resolv_conf(const fs::path& etc, const std::string& netns_name) {
+  std::error_code ec;
+  fs::remove_all(netns_resolv_conf(etc, netns_name).parent_path(), ec);
 }
 
 }  // namespace hcs::network

@@ -2,6 +2,7 @@
 // ports, DNSServerList, DNSSuffix), and resolv.conf as a namespace or a guest gets it.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -14,5 +15,14 @@ std::vector<std::string> split_list(const std::string& csv);
 // line per server, one options line per option.
 std::string resolv_conf(const std::vector<std::string>& search, const std::vector<std::string>& servers,
                         const std::vector<std::string>& options = {});
+
+// <etc>/netns/<netns name>/resolv.conf: where `ip netns exec` finds a named network
+// namespace's DNS settings (and the gcs, for the containers that join one).
+std::filesystem::path netns_resolv_conf(const std::filesystem::path& etc, const std::string& netns_name);
+// Writes `text` to `file` atomically (a new file renamed over it), making its directory;
+// throws hcs::Error.
+void write_resolv_conf(const std::filesystem::path& file, const std::string& text);
+// Removes a named namespace's resolv.conf and its directory; either missing is fine.
+void remove_netns_resolv_conf(const std::filesystem::path& etc, const std::string& netns_name);
 
 }  // namespace hcs::network

@@ -59,19 +59,11 @@ VmSession::VmSession(VmSessionOptions options)
     state::Store::write_record(owned_.dir, vm_record(id(), document_, accel, "Created", ""));
   } catch (...) {
     store_.remove(owned_);  // first: endpoints leave only a VM that is gone
-    give_back_endpoints();
+    if (!options_.network.empty()) release_endpoints_quietly(store_.root(), id());
     throw;
   }
 }
 
-void VmSession::give_back_endpoints() noexcept {
-  if (options_.network.empty()) return;
-  try {
-    release_endpoints(store_.root(), id());
-  } catch (const std::exception& e) {
-    spdlog::warn("give the VM's endpoints back: {}", e.what());
-  }
-}
 
 VmSession::~VmSession() {
   machine_.reset();
@@ -81,7 +73,7 @@ VmSession::~VmSession() {
   } catch (const Error& e) {
     spdlog::warn("remove the VM's directory: {}", e.text());
   }
-  give_back_endpoints();
+  if (!options_.network.empty()) release_endpoints_quietly(store_.root(), id());
 }
 
 transport::Address VmSession::listen_address() const {
@@ -112,7 +104,12 @@ void VmSession::connected(bridge::GuestSession& session, std::shared_ptr<bridge:
 
 void VmSession::mount_next(bridge::GuestSession& session, std::shared_ptr<bridge::GuestConnection> guest, size_t i,
                            std::function<void()> ready) {
-  if (i == options_.disks.size()) return configure_nic(session, std::move(guest), 0, std::move(ready));
+  if (i == options_.disks.size())
+    return configure_nics(store_, std::move(guest), document_.virtual_machine->devices.network_adapters,
+                          [&session, ready = std::move(ready)](std::optional<Error> e) {
+                            if (e) return session.fail(*e);
+                            ready();
+                          });
   const auto& disk = options_.disks[i];
   schema::MappedVirtualDisk mvd;
   mvd.mount_path = disk.guest_path;
@@ -127,23 +124,6 @@ void VmSession::mount_next(bridge::GuestSession& session, std::shared_ptr<bridge
   guest->async_modify(std::move(req), [this, &session, guest, i, ready = std::move(ready)](Result<void> r) mutable {
     if (!r.ok()) return session.fail(r.error().wrapped("mount " + options_.disks[i].image + " in the VM"));
     mount_next(session, std::move(guest), i + 1, std::move(ready));
-  });
-}
-
-void VmSession::configure_nic(bridge::GuestSession& session, std::shared_ptr<bridge::GuestConnection> guest, size_t i,
-                              std::function<void()> ready) {
-  const auto& nics = document_.virtual_machine->devices.network_adapters;
-  if (i == nics.size()) return ready();
-  const auto it = std::next(nics.begin(), std::ptrdiff_t(i));
-  schema::ModificationRequest req;
-  try {
-    req = nic_request(store_, it->first, it->second);
-  } catch (const Error& e) {
-    return session.fail(e.wrapped("configure the network adapter " + it->first));
-  }
-  guest->async_modify(std::move(req), [this, &session, guest, i, id = it->first, ready = std::move(ready)](Result<void> r) mutable {
-    if (!r.ok()) return session.fail(r.error().wrapped("configure the network adapter " + id));
-    configure_nic(session, std::move(guest), i + 1, std::move(ready));
   });
 }
 

@@ -63,9 +63,6 @@ class VmSession : public bridge::SessionHooks {
  private:
   void mount_next(bridge::GuestSession& session, std::shared_ptr<bridge::GuestConnection> guest, size_t i,
                   std::function<void()> ready);
-  void give_back_endpoints() noexcept;  // once the VM's record is gone
-  void configure_nic(bridge::GuestSession& session, std::shared_ptr<bridge::GuestConnection> guest, size_t i,
-                     std::function<void()> ready);
 
   VmSessionOptions options_;
   state::Store store_;

@@ -162,27 +162,10 @@ class VmHost {
                        [this](Result<std::shared_ptr<Qmp>> r) {
                          if (!r.ok()) return boot_done(r.error().wrapped("connect to QEMU's QMP"));
                          qmp_ = r.value();
-                         configure_nics(0);
+                         // The guest's part of each boot-time NIC (hcsshim.md §4.6).
+                         configure_nics(store_, guest_, document_.virtual_machine->devices.network_adapters,
+                                        [this](std::optional<Error> e) { boot_done(std::move(e)); });
                        });
-  }
-
-  // The guest's part of each boot-time NIC (hcsshim.md §4.6), one after the other: the
-  // endpoint's addresses, routes and DNS, read from its HCN record.
-  void configure_nics(size_t next) {
-    const auto& nics = document_.virtual_machine->devices.network_adapters;
-    if (next >= nics.size()) return boot_done(std::nullopt);
-    auto it = std::next(nics.begin(), std::ptrdiff_t(next));
-    schema::ModificationRequest req;
-    try {
-      req = nic_request(store_, it->first, it->second);
-    } catch (const Error& e) {
-      return boot_done(e.wrapped("configure the network adapter " + it->first));
-    }
-    guest_->async_modify(req, [this, next, id = it->first](Result<void> r) {
-      if (!r.ok()) return boot_done(r.error().wrapped("configure the network adapter " + id));
-      spdlog::debug("network adapter {} configured", id);
-      configure_nics(next + 1);
-    });
   }
 
   void boot_done(std::optional<Error> failure) {
@@ -833,13 +816,13 @@ std::string create_vm(const CreateVmOptions& o) {
       if (said.empty()) said = "the vmhost exited without a word; its log ends with:\n" + tail_of(log, 10);
       child.wait_exit();  // it removes the VM's state before it exits
       store.remove("vm", vm.id);
-      if (!o.network.empty()) release_endpoints(store.root(), vm.id);
+      if (!o.network.empty()) release_endpoints_quietly(store.root(), vm.id);
       throw Error(hr::Fail, said);
     }
     return vm.id;
   } catch (...) {
     if (owned.lock) store.remove(owned);
-    if (!o.network.empty()) release_endpoints(store.root(), vm.id);
+    if (!o.network.empty()) release_endpoints_quietly(store.root(), vm.id);
     throw;
   }
 }

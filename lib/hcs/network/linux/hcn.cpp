@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <set>
 
@@ -160,28 +161,14 @@ void check_vm_gone(state::Store& store, const hcn::HostComputeEndpoint& e) {
                                                ": delete the VM first");
 }
 
-// The namespace's resolv.conf where `ip netns exec` bind-mounts it over /etc/resolv.conf
-// (/etc/netns/<name>/resolv.conf), from the endpoint's DNS settings.
-std::string resolv_conf_dir(const std::string& ns_name) { return "/etc/netns/" + ns_name; }
-
-void write_resolv_conf(const hcn::Dns& dns, const std::string& ns_name) {
+// The namespace's resolv.conf, which `ip netns exec` bind-mounts over /etc/resolv.conf,
+// from the endpoint's DNS settings.
+void write_namespace_dns(const hcn::Dns& dns, const std::string& ns_name) {
   if (dns.server_list.empty()) return;
   std::vector<std::string> search = dns.search;
   if (!dns.domain.empty()) search.insert(search.begin(), dns.domain);
-  const std::string text = "# written by hcskit for the HCN namespace's first endpoint\n" +
-                           resolv_conf(search, dns.server_list, dns.options);
-  const std::string dir = resolv_conf_dir(ns_name);
-  ::mkdir("/etc/netns", 0755);
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir " + dir);
-  const std::string path = dir + "/resolv.conf";
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd || ::write(fd.get(), text.data(), text.size()) != ssize_t(text.size())) throw_errno("write " + path);
-}
-
-void remove_resolv_conf(const std::string& ns_name) {
-  const std::string dir = resolv_conf_dir(ns_name);
-  ::unlink((dir + "/resolv.conf").c_str());
-  ::rmdir(dir.c_str());
+  write_resolv_conf(netns_resolv_conf("/etc", ns_name), "# written by hcskit for the HCN namespace's first endpoint\n" +
+                                                            resolv_conf(search, dns.server_list, dns.options));
 }
 
 // Moves the endpoint's peer into the namespace and configures it there.
@@ -209,7 +196,7 @@ void plumb_into(const hcn::HostComputeNetwork& net, const hcn::HostComputeEndpoi
   });
   if (first_in_namespace && !own_default)
     if (auto gw = gateway_for(net, ipv4_or_throw(ip.ip_address, "endpoint address"))) nl.add_route(ifname, 0, 0, *gw, 0);
-  if (first_in_namespace) write_resolv_conf(e.dns, ns_name);
+  if (first_in_namespace) write_namespace_dns(e.dns, ns_name);
 }
 
 // Brings the peer back to the host namespace under its parking name; addresses and
@@ -377,8 +364,14 @@ hcn::HostComputeNamespace Hcn::create_namespace(hcn::HostComputeNamespace ns) {
   state::check_id(ns.id, "namespace ID");
   auto lock = store_.lock(kHostLock);
   Registry registry(store_);
+  // IDs differing only in case would be one namespace in a guest (and on Windows).
+  auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+  };
   for (const auto& other : registry.namespaces())
-    if (other.id == ns.id) throw Error(hr::VmcomputeSystemAlreadyExists, "a namespace with ID " + ns.id + " exists");
+    if (lower(other.id) == lower(ns.id))
+      throw Error(hr::VmcomputeSystemAlreadyExists, "a namespace with ID " + other.id + " exists");
   // A Guest namespace is only a record here: the gcs of the VM that takes its endpoints
   // as NICs makes the network namespace (hcsshim.md §7.4).
   if (hcn::is_guest(ns)) return registry.create_namespace(std::move(ns));
@@ -402,7 +395,7 @@ void Hcn::delete_namespace(const std::string& id) {
   registry.check_namespace_deletable(ns.id);
   if (!hcn::is_guest(ns)) {
     netns::remove(names::netns(ns.id));
-    remove_resolv_conf(names::netns(ns.id));
+    remove_netns_resolv_conf("/etc", names::netns(ns.id));
   }
   registry.delete_namespace(ns.id);
 }

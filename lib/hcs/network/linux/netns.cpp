@@ -103,8 +103,13 @@ bool in_use(const std::string& name) {
   return false;
 }
 
-Scope::Scope(int netns_fd) : home_(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
-  if (!home_) throw_errno("open this thread's network namespace");
+UniqueFd current() {
+  UniqueFd fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open this thread's network namespace");
+  return fd;
+}
+
+Scope::Scope(int netns_fd) : home_(current()) {
   if (::setns(netns_fd, CLONE_NEWNET) != 0) throw_errno("enter a network namespace");
 }
 

@@ -22,6 +22,8 @@ void remove(const std::string& name);
 // The namespace's inode: what identifies it to the kernel (and HCN's NamespaceId here).
 uint32_t inode(const std::string& name);
 UniqueFd open(const std::string& name);
+// The calling thread's network namespace.
+UniqueFd current();
 // True when some process's network namespace is this one (a container's, say).
 bool in_use(const std::string& name);
 
