@@ -64,7 +64,6 @@ VmSession::VmSession(VmSessionOptions options)
   }
 }
 
-
 VmSession::~VmSession() {
   machine_.reset();
   reaper_.reset();
