@@ -5,7 +5,6 @@
 #include <fcntl.h>
 
 #include <algorithm>
-#include <cctype>
 #include <fstream>
 
 #include "hcs/container/pod_network.hpp"
@@ -40,17 +39,11 @@ std::string nic_with_mac(Netlink& nl, const std::string& mac) {
   throw Error(hr::ErrNotFound, "no network adapter has the MAC address " + mac);
 }
 
-uint32_t ipv4(const std::string& text, const std::string& what) {
-  if (auto a = hcs::network::parse_ipv4(text)) return *a;
-  throw Error(hr::ErrInvalidArg, what + " '" + text + "' is not an IPv4 address");
-}
-
 // The network namespace kept for an HCN namespace ID (compared without case, as the
 // host may spell a GUID either way); empty for none.
 std::string netns_name(const std::string& namespace_id) {
   if (namespace_id.empty()) return "";
-  std::string id = namespace_id;
-  std::transform(id.begin(), id.end(), id.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string id = hcs::network::names::fold_case(namespace_id);
   hcs::state::check_id(id, "NamespaceID");
   return hcs::network::names::netns(id);
 }
@@ -65,10 +58,10 @@ Plan plan_for(const schema::LcowNetworkAdapter& a) {
   Plan p;
   for (const auto& r : a.routes)
     p.routes.emplace_back(hcs::network::Prefix::parse(r.destination_prefix.empty() ? "0.0.0.0/0" : r.destination_prefix),
-                          r.next_hop.empty() ? 0 : ipv4(r.next_hop, "NextHop"));
+                          r.next_hop.empty() ? 0 : hcs::network::ipv4_or_throw(r.next_hop, "NextHop"));
   for (const auto& ip : a.ip_configs) {
     if (ip.prefix_length > 32) throw Error(hr::ErrInvalidArg, "PrefixLength " + std::to_string(ip.prefix_length) + " is over 32");
-    p.addresses.emplace_back(ipv4(ip.ip_address, "IPAddress"), ip.prefix_length);
+    p.addresses.emplace_back(hcs::network::ipv4_or_throw(ip.ip_address, "IPAddress"), ip.prefix_length);
   }
   return p;
 }

@@ -1,22 +1,28 @@
 #include "hcs/network/guest_adapter.hpp"
 
-#include <algorithm>
-#include <cctype>
 
 #include "hcs/core/error.hpp"
 #include "hcs/network/ipam.hpp"
+#include "hcs/network/names.hpp"
 
 namespace hcs::network {
 
 namespace hcn = schema::hcn;
 
-std::optional<uint32_t> gateway_for(const hcn::HostComputeNetwork& n, uint32_t address) {
-  if (n.type == hcn::network_type::Private) return std::nullopt;
+std::vector<Gateway> gateways(const hcn::HostComputeNetwork& n) {
+  std::vector<Gateway> out;
+  if (n.type == hcn::network_type::Private) return out;
   for (const auto& ipam : n.ipams)
     for (const auto& s : ipam.subnets) {
       const Prefix p = Prefix::parse(s.ip_address_prefix);
-      if (p.contains(address)) return gateway(p, s.flags);
+      if (auto gw = gateway(p, s.flags)) out.push_back({*gw, p});
     }
+  return out;
+}
+
+std::optional<uint32_t> gateway_for(const hcn::HostComputeNetwork& n, uint32_t address) {
+  for (const auto& g : gateways(n))  // subnets never overlap
+    if (g.subnet.contains(address)) return g.address;
   return std::nullopt;
 }
 
@@ -29,7 +35,7 @@ schema::LcowNetworkAdapter guest_adapter(const hcn::HostComputeEndpoint& e, cons
   for (const auto& ip : e.ip_configurations) a.ip_configs.push_back({ip.ip_address, ip.prefix_length, {}});
   bool has_default = false;
   for (const auto& r : e.routes) {
-    a.routes.push_back({r.next_hop, r.destination_prefix, uint16_t(r.metric), {}});
+    a.routes.push_back({r.next_hop, r.destination_prefix, r.metric, {}});  // the record's unknown keys stay home
     has_default = has_default || r.destination_prefix.empty() || r.destination_prefix == "0.0.0.0/0";
   }
   if (!has_default && !e.ip_configurations.empty())
@@ -38,8 +44,7 @@ schema::LcowNetworkAdapter guest_adapter(const hcn::HostComputeEndpoint& e, cons
   // As hcsshim: the domain, then the search list, comma-separated and lower-cased.
   std::string suffix = e.dns.domain;
   for (const auto& s : e.dns.search) suffix += (suffix.empty() ? "" : ",") + s;
-  std::transform(suffix.begin(), suffix.end(), suffix.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  a.dns_suffix = suffix;
+  a.dns_suffix = names::fold_case(suffix);
   for (const auto& s : e.dns.server_list) a.dns_server_list += (a.dns_server_list.empty() ? "" : ",") + s;
   for (const auto& p : e.policies)
     if (p.type == "EncapOverhead" && p.settings.is_object())

@@ -26,6 +26,11 @@ std::optional<uint32_t> parse_ipv4(std::string_view text) {
   return value;
 }
 
+uint32_t ipv4_or_throw(std::string_view text, const std::string& what) {
+  if (auto a = parse_ipv4(text)) return *a;
+  throw Error(hr::ErrInvalidArg, what + " '" + std::string(text) + "' is not an IPv4 address");
+}
+
 std::string ipv4_text(uint32_t a) {
   return std::to_string(a >> 24) + "." + std::to_string(a >> 16 & 255) + "." + std::to_string(a >> 8 & 255) + "." +
          std::to_string(a & 255);

@@ -14,6 +14,8 @@ namespace hcs::network {
 // "a.b.c.d" as a host-order number; std::nullopt for anything else (no leading
 // zeros, no shorthand forms).
 std::optional<uint32_t> parse_ipv4(std::string_view text);
+// The same, or Error(ErrInvalidArg) naming the field `what`.
+uint32_t ipv4_or_throw(std::string_view text, const std::string& what);
 std::string ipv4_text(uint32_t address);
 
 struct Prefix {

@@ -22,6 +22,11 @@ std::string peer(const std::string& endpoint_id) { return "hcnp" + tag(endpoint_
 std::string table(const std::string& network_id) { return "hcskit-" + tag(network_id); }
 std::string netns(const std::string& namespace_id) { return "hcn-" + namespace_id; }
 
+std::string fold_case(std::string text) {
+  for (char& c : text) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
 std::string kernel_mac(const std::string& mac) {
   std::string out;
   int digits = 0;

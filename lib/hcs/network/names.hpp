@@ -16,6 +16,10 @@ std::string table(const std::string& network_id);    // nftables tables (ip and 
 inline constexpr const char* kLoadBalancerTable = "hcskit-lb";  // ip table of every load balancer
 std::string netns(const std::string& namespace_id);  // under /run/netns: "hcn-" + ID
 
+// ASCII lower case: how HCN IDs (GUIDs, which Windows compares without case) and DNS
+// names compare.
+std::string fold_case(std::string text);
+
 // A MAC as the kernel and QEMU spell it: HNS writes 00-15-5D-01-02-03, they take
 // 00:15:5d:01:02:03. Throws ErrInvalidArg for anything that is not six hex bytes.
 std::string kernel_mac(const std::string& mac);

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "hcs/schema/network.hpp"
 #include "hcs/schema/record.hpp"
 
 namespace hcs::schema {
@@ -128,17 +129,8 @@ struct NetworkIpConfig {
   }
 };
 
-struct NetworkRoute {
-  std::string next_hop, destination_prefix;
-  uint16_t metric = 0;
-  Json extra;
-  bool operator==(const NetworkRoute&) const = default;
-  static auto fields() {
-    return std::make_tuple(omitempty("NextHop", &NetworkRoute::next_hop),
-                           omitempty("DestinationPrefix", &NetworkRoute::destination_prefix),
-                           omitempty("Metric", &NetworkRoute::metric));
-  }
-};
+// The guest's routes have HCN's keys and types: one struct serves both.
+using NetworkRoute = hcn::Route;
 
 struct LcowNetworkAdapter {
   std::string namespace_id;  // the HCN namespace's ID

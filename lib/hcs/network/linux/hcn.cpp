@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <set>
 
@@ -37,32 +36,9 @@ namespace {
 
 constexpr const char* kHostLock = "hcn-host";
 
-// The gateway address the bridge carries for each subnet (none on Private networks,
-// which only connect their endpoints).
-struct Gateway {
-  uint32_t address;
-  Prefix subnet;
-};
-
-std::vector<Gateway> gateways(const hcn::HostComputeNetwork& n) {
-  std::vector<Gateway> out;
-  if (n.type == hcn::network_type::Private) return out;
-  for (const auto& ipam : n.ipams)
-    for (const auto& s : ipam.subnets) {
-      const Prefix p = Prefix::parse(s.ip_address_prefix);
-      if (auto gw = gateway(p, s.flags)) out.push_back({*gw, p});
-    }
-  return out;
-}
-
 void enable_forwarding() {
   UniqueFd fd(::open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC));
   if (!fd || ::write(fd.get(), "1", 1) != 1) throw_errno("enable IPv4 forwarding (net.ipv4.ip_forward)");
-}
-
-uint32_t ipv4_or_throw(const std::string& text, const std::string& what) {
-  if (auto a = parse_ipv4(text)) return *a;
-  throw Error(hr::ErrInvalidArg, what + " '" + text + "' is not an IPv4 address");
 }
 
 // Runs `undo` unless dismissed: the rollback of a half-done operation.
@@ -365,12 +341,8 @@ hcn::HostComputeNamespace Hcn::create_namespace(hcn::HostComputeNamespace ns) {
   auto lock = store_.lock(kHostLock);
   Registry registry(store_);
   // IDs differing only in case would be one namespace in a guest (and on Windows).
-  auto lower = [](std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-  };
   for (const auto& other : registry.namespaces())
-    if (lower(other.id) == lower(ns.id))
+    if (names::fold_case(other.id) == names::fold_case(ns.id))
       throw Error(hr::VmcomputeSystemAlreadyExists, "a namespace with ID " + other.id + " exists");
   // A Guest namespace is only a record here: the gcs of the VM that takes its endpoints
   // as NICs makes the network namespace (hcsshim.md §7.4).
